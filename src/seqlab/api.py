@@ -1,0 +1,140 @@
+"""The typed library functions behind the CLI verbs: train and test.
+
+Each CLI verb parses its flags and calls one function here (or in compare/probe), so
+everything the command line does is also one call from Python.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from seqlab.bundle import Bundle, count_parameters, load_bundle, save_bundle
+from seqlab.config import RunConfig, build_config
+from seqlab.errors import SeqlabError
+from seqlab.families import check_family_name
+from seqlab.tasks import make_task
+
+log = logging.getLogger("seqlab")
+
+
+def train(
+    *,
+    out: str | Path,
+    task: str = "classify",
+    data: str | None = None,
+    family: str = "lstm",
+    resume: str | None = None,
+    config: str | Path | None = None,
+    **settings: Any,
+) -> Bundle | None:
+    """Train one model and write its bundle to `out`. Returns the bundle (None on non-zero
+    ranks of a distributed run)."""
+    cfg = build_config(task=task, data=data, family=family, config_file=config, settings=settings)
+    return train_config(cfg, Path(out), resume=resume)
+
+
+def train_config(
+    cfg: RunConfig, out: Path, *, resume: str | None = None, splits: dict[str, list] | None = None
+) -> Bundle | None:
+    check_family_name(cfg.model.family)
+    task = make_task(cfg)
+    if splits is None:
+        splits = task.load_splits()
+    if not splits.get("train"):
+        raise SeqlabError("the training split is empty")
+    if cfg.model.family == "linear":
+        return _train_linear(cfg, task, splits, out)
+    task.fit_vocab(splits["train"])
+    items = {name: task.encode(examples) for name, examples in splits.items()}
+    model = task.build_model()
+
+    from seqlab.training import fit  # Lightning is imported only when training
+
+    result = fit(task, model, items["train"], items["validation"], cfg.train, out, resume=resume)
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized() and dist.get_rank() != 0:
+        return None
+    model.eval()
+    metrics: dict[str, Any] = {
+        "task": cfg.task,
+        "family": cfg.model.family,
+        "n_parameters": count_parameters(model),
+        "epochs": result.epochs_run,
+        "train_seconds": round(result.train_seconds, 2),
+        "seconds_per_epoch": round(result.seconds_per_epoch, 2),
+        "train_tokens_per_s": round(result.tokens_per_s, 1),
+        "validation": task.evaluate(model, splits["validation"]),
+    }
+    if splits.get("test"):
+        metrics["test"] = task.evaluate(model, splits["test"], out)
+    from seqlab.report import plot_training_curves
+
+    plot_training_curves(result.log_dir / "metrics.csv", out / "training_curves.png")
+    save_bundle(out, cfg, task, model, metrics)
+    return load_bundle(out)
+
+
+def _train_linear(cfg: RunConfig, task, splits: dict[str, list], out: Path) -> Bundle:
+    from seqlab.linear import LinearClassifier, LinearConfig
+    from seqlab.tasks.classify import classification_metrics
+
+    if cfg.task != "classify":
+        raise SeqlabError("the linear family is a classifier: use it with --task classify")
+    m = cfg.model
+    linear_cfg = LinearConfig(
+        features=m.features, ngram_max=m.ngram_max, nb=m.nb, C=m.C, lowercase=cfg.data.lowercase
+    )
+    start = time.perf_counter()
+    train = splits["train"]
+    model = LinearClassifier(linear_cfg).fit([ex["text"] for ex in train], [ex["label"] for ex in train])
+    seconds = time.perf_counter() - start
+    task.labels = list(model.labels_)
+
+    def evaluate(examples, out_dir=None):
+        probs = model.predict_proba([ex["text"] for ex in examples])
+        return classification_metrics(task.labels, [ex["label"] for ex in examples], probs, out_dir)
+
+    out.mkdir(parents=True, exist_ok=True)
+    metrics: dict[str, Any] = {
+        "task": cfg.task,
+        "family": "linear",
+        "n_parameters": count_parameters(model),
+        "train_seconds": round(seconds, 2),
+        "validation": evaluate(splits["validation"]),
+    }
+    if splits.get("test"):
+        metrics["test"] = evaluate(splits["test"], out)
+    save_bundle(out, cfg, task, model, metrics)
+    return load_bundle(out)
+
+
+def evaluation_split(bundle: Bundle, data: str | None, split: str, **data_settings: Any) -> list:
+    """The examples to test a bundle on: a named split of a dataset (validation carved with the
+    bundle's own seed, so it is the split the model was tuned on), or a whole file."""
+    source = data or bundle.cfg.data.source
+    if source is None:
+        raise SeqlabError("no data given: pass --data with a dataset name or a file path")
+    cfg = build_config(task=bundle.cfg.task, data=source, settings=data_settings)
+    cfg.train.seed = bundle.cfg.train.seed
+    task = make_task(cfg)
+    splits = task.load_splits()
+    if Path(source).exists() and len(splits) <= 2 and "test" not in splits:
+        # a single file (train + carved validation): all of it is test data
+        return [ex for part in splits.values() for ex in part]
+    if split not in splits:
+        raise SeqlabError(f"{source}: has no split {split!r}; splits are: {', '.join(splits)}")
+    return splits[split]
+
+
+def test(
+    directory: str | Path, *, data: str | None = None, split: str = "test", out_dir: str | Path | None = None, **data_settings
+) -> dict[str, Any]:
+    """Metrics of a trained bundle on a split of `data` (default: the data it was trained on)."""
+    bundle = load_bundle(directory)
+    examples = evaluation_split(bundle, data, split, **data_settings)
+    metrics = bundle.evaluate(examples, Path(out_dir) if out_dir else None)
+    return {"model": str(directory), "data": data or bundle.cfg.data.source, "split": split, "metrics": metrics}

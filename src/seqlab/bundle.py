@@ -1,0 +1,201 @@
+"""Self-describing model bundles: a folder anyone can load without running code from it.
+
+    config.json        task, family, every setting, fitted task state, seqlab version
+    tokenizer.json     the `tokenizers` library's own file
+    model.safetensors  weights (neural families); linear.json + linear.safetensors (linear)
+    metrics.json       test/validation metrics and run facts
+    *.png              plots
+
+Each file is written atomically (temp file + rename) and config.json last, so a bundle
+without config.json is recognisably incomplete. Loading uses only json, safetensors and
+tokenizers: nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from seqlab import __version__
+from seqlab.config import RunConfig
+from seqlab.errors import SeqlabError
+
+FORMAT_VERSION = 1
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def _save_weights(model, path: Path) -> None:
+    from safetensors.torch import save_file
+
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+        save_file(state, tmp, metadata={"format": "pt"})
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def count_parameters(model) -> int:
+    if hasattr(model, "n_parameters_"):
+        return int(model.n_parameters_)
+    return int(sum(p.numel() for p in model.parameters()))
+
+
+def save_bundle(directory: Path, cfg: RunConfig, task, model, metrics: dict[str, Any]) -> None:
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    task.save_vocab(directory)
+    if cfg.model.family == "linear":
+        model.save(directory)
+    else:
+        _save_weights(model, directory / "model.safetensors")
+    atomic_write_json(directory / "metrics.json", metrics)
+    atomic_write_json(
+        directory / "config.json",
+        {
+            "seqlab_version": __version__,
+            "format_version": FORMAT_VERSION,
+            "task": cfg.task,
+            "family": cfg.model.family,
+            "n_parameters": count_parameters(model),
+            "config": cfg.to_dict(),
+            "task_state": task.state(),
+        },
+    )
+
+
+class Bundle:
+    """A trained model loaded from its folder: predict, evaluate, inspect."""
+
+    def __init__(self, directory: Path, cfg: RunConfig, task, model, meta: dict[str, Any]):
+        self.directory = Path(directory)
+        self.cfg = cfg
+        self.task = task
+        self.model = model
+        self.meta = meta
+
+    @property
+    def family(self) -> str:
+        return self.cfg.model.family
+
+    @property
+    def labels(self) -> list[str]:
+        return list(getattr(self.task, "labels", []))
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        path = self.directory / "metrics.json"
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        return self.task.predict_proba(self.model, _check_texts(texts))
+
+    def predict(self, texts: list[str]) -> list[dict[str, Any]]:
+        """One {"label", "probabilities"} per text."""
+        probs = self.predict_proba(texts)
+        return [
+            {
+                "label": self.labels[int(row.argmax())],
+                "probabilities": {lab: round(float(p), 6) for lab, p in zip(self.labels, row)},
+            }
+            for row in probs
+        ]
+
+    def evaluate(self, examples: list[dict], out_dir: Path | None = None) -> dict[str, Any]:
+        return self.task.evaluate(self.model, examples, out_dir)
+
+    def __repr__(self) -> str:
+        return f"Bundle({str(self.directory)!r}, task={self.cfg.task!r}, family={self.family!r})"
+
+
+def _check_texts(texts) -> list[str]:
+    if isinstance(texts, str):
+        texts = [texts]
+    texts = list(texts)
+    for i, text in enumerate(texts, 1):
+        if not isinstance(text, str) or not text.strip():
+            raise SeqlabError(f"input {i} is empty: give some text to predict")
+    return texts
+
+
+def load_bundle(directory: str | Path) -> Bundle:
+    """Load a bundle folder; every problem is a one-line SeqlabError."""
+    from seqlab.tasks import make_task
+
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise SeqlabError(f"{directory}: no such model folder; train one with 'seqlab train ... --out {directory}'")
+    config_path = directory / "config.json"
+    if not config_path.is_file():
+        raise SeqlabError(
+            f"{directory}: not a complete seqlab bundle (no config.json); training may have been "
+            "interrupted: rerun it with --resume"
+        )
+    try:
+        meta = json.loads(config_path.read_text(encoding="utf-8"))
+        fmt = int(meta.get("format_version", 0))
+    except (json.JSONDecodeError, ValueError, TypeError, UnicodeDecodeError) as exc:
+        raise SeqlabError(f"{config_path}: not valid JSON ({exc}); the bundle is corrupt") from None
+    if fmt > FORMAT_VERSION:
+        raise SeqlabError(
+            f"{directory}: made by seqlab {meta.get('seqlab_version', '?')} (bundle format {fmt}), newer "
+            f"than this seqlab {__version__} (format {FORMAT_VERSION}); upgrade seqlab to load it"
+        )
+    try:
+        cfg = RunConfig.from_dict(meta["config"])
+        state = meta.get("task_state", {})
+    except (KeyError, SeqlabError) as exc:
+        raise SeqlabError(f"{config_path}: missing or invalid settings ({exc})") from None
+    task = make_task(cfg)
+    task.load_vocab(directory, state)
+    if cfg.model.family == "linear":
+        from seqlab.linear import LinearClassifier
+
+        model = LinearClassifier.load(directory)
+    else:
+        model = _load_weights(task, directory / "model.safetensors")
+    return Bundle(directory, cfg, task, model, meta)
+
+
+def _load_weights(task, path: Path):
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    if not path.is_file():
+        raise SeqlabError(f"{path}: missing; the bundle is incomplete (retrain, or rerun with --resume)")
+    model = task.build_model()
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError) as exc:
+        raise SeqlabError(f"{path}: not a readable safetensors file ({exc})") from None
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise SeqlabError(
+            f"{path}: weights do not match the model in config.json "
+            f"(missing {len(missing)}, unexpected {len(unexpected)} tensors)"
+        )
+    return model.eval()

@@ -1,0 +1,94 @@
+"""Train several families on the same split and put them side by side.
+
+Variants such as `bow+bigrams` are the same family with one setting changed, labeled as
+such in the table, so a reader sees what the extra features buy.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from seqlab.bundle import atomic_write_json, atomic_write_text
+from seqlab.config import build_config
+from seqlab.errors import SeqlabError
+from seqlab.families import ALL_NAMES
+
+# variant name -> (family, settings it adds)
+VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "linear+bigrams": ("linear", {"model.ngram_max": 2}),
+    "bow+bigrams": ("bow", {"model.bigrams": True}),
+    "bilstm": ("lstm", {"model.bidirectional": True}),
+    "bigru": ("gru", {"model.bidirectional": True}),
+}
+COLUMNS = [
+    ("name", "model"),
+    ("accuracy", "test accuracy"),
+    ("macro_f1", "macro-F1"),
+    ("train_seconds", "train s"),
+    ("n_parameters", "parameters"),
+]
+
+
+def parse_families(spec: str | list[str]) -> list[str]:
+    names = [n.strip() for n in (spec.split(",") if isinstance(spec, str) else spec) if n.strip()]
+    for name in names:
+        if name not in ALL_NAMES and name not in VARIANTS:
+            valid = ", ".join([*ALL_NAMES, *VARIANTS])
+            raise SeqlabError(f"unknown family {name!r}; choose from: {valid}")
+    if not names:
+        raise SeqlabError("no families given; e.g. --families linear,bow,cnn,lstm")
+    return names
+
+
+def compare(
+    *,
+    data: str,
+    families: str | list[str],
+    out: str | Path,
+    task: str = "classify",
+    config: str | Path | None = None,
+    settings: dict[str, Any] | None = None,
+    probe_pairs: list[tuple[str, str]] | None = None,
+) -> dict[str, Any]:
+    """Train each family on one shared split; write compare.json, compare.md, compare.png."""
+    from seqlab.api import train_config
+    from seqlab.probe import probe as run_probe
+    from seqlab.report import format_table, plot_comparison
+    from seqlab.tasks import make_task
+
+    out = Path(out)
+    names = parse_families(families)
+    splits = None
+    rows, results = [], {}
+    for name in names:
+        family, extra = VARIANTS.get(name, (name, {}))
+        cfg = build_config(
+            task=task, data=data, family=family, config_file=config, settings={**(settings or {}), **extra}
+        )
+        if splits is None:  # read and split the data once, for every model alike
+            splits = make_task(cfg).load_splits()
+        print(f"== {name} ==", flush=True)
+        bundle = train_config(cfg, out / name, splits=splits)
+        metrics = bundle.metrics
+        test = metrics.get("test") or metrics["validation"]
+        result = {
+            "accuracy": test["accuracy"],
+            "macro_f1": test["macro_f1"],
+            "train_seconds": metrics.get("train_seconds"),
+            "n_parameters": metrics.get("n_parameters"),
+            "bundle": str(out / name),
+        }
+        if probe_pairs is not None:
+            result["probe_pairwise_accuracy"] = run_probe(bundle, probe_pairs)["pairwise_accuracy"]
+        results[name] = result
+        rows.append({"name": name, **result})
+    columns = COLUMNS + ([("probe_pairwise_accuracy", "probe")] if probe_pairs is not None else [])
+    table = format_table(rows, columns)
+    split_name = "test" if splits.get("test") else "validation"
+    report = {"data": data, "split": split_name, "results": results, "table": table}
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "compare.json", report)
+    atomic_write_text(out / "compare.md", f"# seqlab compare on {data} ({split_name} split)\n\n```\n{table}\n```\n\n![comparison](compare.png)\n")
+    plot_comparison(rows, out / "compare.png")
+    return report

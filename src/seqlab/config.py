@@ -1,0 +1,219 @@
+"""Typed configuration: what data, which model, how to train.
+
+Values come from, in rising priority: the dataclass defaults, the task's and family's
+defaults, a preset or `--config FILE` (YAML), and command-line flags / keyword arguments.
+Every override is addressed as `section.field` (e.g. `model.hidden_dim`), so one small
+function applies them all and reports unknown names clearly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_args, get_origin, get_type_hints
+
+from seqlab.errors import SeqlabError
+
+
+@dataclass
+class DataConfig:
+    source: str | None = None  # dataset name or path
+    test_data: str | None = None  # separate test file
+    data_dir: str | None = None  # folder holding publishers' files
+    format: str | None = None  # reader override: csv, tsv, jsonl, fasttext, folder
+    text_column: str = "text"
+    label_column: str = "label"
+    encoding: str = "utf-8"
+    validation_fraction: float = 0.1
+    limit: int | None = None  # keep at most this many examples per split (quick runs)
+    tokenizer: str = "word"  # word | char
+    lowercase: bool = True
+    max_vocab: int | None = 20000
+    min_freq: int = 1
+    max_length: int | None = 400  # tokens kept per example (from the start)
+
+
+@dataclass
+class ModelConfig:
+    family: str = "lstm"  # bow | cnn | rnn | lstm | gru (+ linear, outside torch)
+    cell: str = "lstm"  # for the rnn family: rnn | lstm | gru
+    embed_dim: int = 128
+    hidden_dim: int = 128
+    layers: int = 1
+    bidirectional: bool = False
+    dropout: float = 0.2
+    pooling: str = "last"  # sequence summary of rnn: last | max | mean
+    kernel_sizes: list[int] = field(default_factory=lambda: [3, 4, 5])
+    filters: int = 100
+    bigrams: bool = False  # bow: add hashed bigram features (fastText style)
+    hash_buckets: int = 2**18
+    # linear baseline (scikit-learn)
+    features: str = "tfidf"  # count | tfidf | binary
+    ngram_max: int = 1
+    nb: bool = False
+    C: float = 1.0
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 5
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    patience: int = 3  # early stopping, in epochs without improvement
+    seed: int = 0
+    accelerator: str = "auto"
+    devices: str = "auto"
+    strategy: str = "auto"
+    num_nodes: int = 1
+    precision: str = "32-true"
+    progress: bool = True
+
+
+@dataclass
+class RunConfig:
+    task: str = "classify"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        cfg = cls()
+        apply_overrides(cfg, flatten(data))
+        return cfg
+
+
+SECTIONS = ("data", "model", "train")
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"model": {"layers": 2}} -> {"model.layers": 2}; top-level keys stay as they are."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and (prefix or key in SECTIONS):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _coerce(value: Any, hint: Any, name: str) -> Any:
+    """Turn a YAML/CLI value into the field's declared type, with a clear error."""
+    if value is None:
+        return None
+    origin, args = get_origin(hint), get_args(hint)
+    if args and type(None) in args:  # Optional[X]
+        hint = next(a for a in args if a is not type(None))
+        origin, args = get_origin(hint), get_args(hint)
+    try:
+        if hint is bool:
+            if isinstance(value, str):
+                if value.lower() in ("1", "true", "yes", "on"):
+                    return True
+                if value.lower() in ("0", "false", "no", "off"):
+                    return False
+                raise ValueError(value)
+            return bool(value)
+        if origin is list:
+            items = value.split(",") if isinstance(value, str) else list(value)
+            return [_coerce(v, args[0], name) for v in items]
+        if hint in (int, float, str):
+            return hint(value)
+    except (TypeError, ValueError):
+        raise SeqlabError(f"{name}: cannot read {value!r} as {getattr(hint, '__name__', hint)}") from None
+    return value
+
+
+def apply_overrides(cfg: RunConfig, overrides: dict[str, Any]) -> RunConfig:
+    """Set `section.field` values on cfg in place; unknown names are an error."""
+    for name, value in overrides.items():
+        if name == "task":
+            cfg.task = str(value)
+            continue
+        section, _, key = name.partition(".")
+        target = getattr(cfg, section, None) if section in SECTIONS else None
+        if target is None or key not in {f.name for f in dataclasses.fields(target)}:
+            known = sorted(f"{s}.{f.name}" for s in SECTIONS for f in dataclasses.fields(getattr(cfg, s)))
+            raise SeqlabError(f"unknown setting {name!r}; known settings: task, {', '.join(known)}")
+        hint = get_type_hints(type(target))[key]
+        setattr(target, key, _coerce(value, hint, name))
+    return cfg
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML (or JSON) config file into flat overrides."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise SeqlabError(f"{path}: no such config file")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark else ""
+        raise SeqlabError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    if not isinstance(data, dict):
+        raise SeqlabError(f"{path}: expected a mapping of settings (e.g. 'model: {{layers: 2}}')")
+    return flatten(data)
+
+
+# Settings a named dataset implies unless the user sets them (names are spelled with
+# capitals and non-ASCII letters, and are read one character at a time).
+DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
+    "names": {"data.tokenizer": "char", "data.lowercase": False, "data.max_length": 32},
+    "imdb": {"data.max_length": 400},
+}
+
+# Settings a family implies unless the user sets them (Kim 2014 used dropout 0.5).
+FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
+    "cnn": {"model.dropout": 0.5},
+    "bow": {"model.dropout": 0.0},
+}
+
+
+def resolve_setting_name(name: str) -> str:
+    """`epochs` -> `train.epochs`; dotted names pass through. Ambiguous or unknown: error."""
+    if "." in name or name == "task":
+        return name
+    sections = [s for s in SECTIONS if name in {f.name for f in dataclasses.fields(_SECTION_TYPES[s])}]
+    if len(sections) != 1:
+        what = "ambiguous" if sections else "unknown"
+        raise SeqlabError(f"{what} setting {name!r}; write it as section.field (sections: {', '.join(SECTIONS)})")
+    return f"{sections[0]}.{name}"
+
+
+_SECTION_TYPES = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
+
+
+def build_config(
+    *,
+    task: str = "classify",
+    data: str | None = None,
+    family: str | None = None,
+    config_file: str | Path | None = None,
+    settings: dict[str, Any] | None = None,
+) -> RunConfig:
+    """Layer defaults, dataset and family defaults, a config file and explicit settings."""
+    explicit = {resolve_setting_name(k): v for k, v in (settings or {}).items() if v is not None}
+    from_file = load_config_file(config_file) if config_file else {}
+    layered: dict[str, Any] = {"task": task}
+    if data is not None:
+        layered["data.source"] = data
+    if family is not None:
+        layered["model.family"] = family
+    layered.update(from_file)
+    layered.update(explicit)
+    cfg = RunConfig()
+    source = layered.get("data.source")
+    fam = layered.get("model.family", cfg.model.family)
+    implied = {**DATASET_DEFAULTS.get(str(source), {}), **FAMILY_DEFAULTS.get(str(fam), {})}
+    apply_overrides(cfg, {**implied, **layered})
+    return cfg

@@ -1,0 +1,135 @@
+"""Word- and character-level tokenizers on the `tokenizers` library.
+
+A tokenizer is fit on the training split only and saved in the bundle as the library's own
+`tokenizer.json`, so loading a model needs nothing of ours beyond this thin wrapper.
+Special tokens have fixed ids so models and decoders can rely on them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+
+from seqlab.errors import SeqlabError
+
+PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
+SPECIAL_TOKENS = [PAD, UNK, BOS, EOS]
+PAD_ID, UNK_ID, BOS_ID, EOS_ID = range(4)
+LEVELS = ("word", "char")
+
+# Words keep inner apostrophes ("don't"); every other non-space symbol is its own token.
+_WORD_PATTERN = r"\w+(?:'\w+)*|[^\w\s]"
+# IMDB and other scraped text carry HTML line breaks.
+_HTML_BREAK = r"<br\s*/?>"
+
+
+def _normalizer(lowercase: bool) -> normalizers.Normalizer:
+    steps = [normalizers.NFC(), normalizers.Replace(Regex(_HTML_BREAK), " ")]
+    if lowercase:
+        steps.append(normalizers.Lowercase())
+    return normalizers.Sequence(steps)
+
+
+def _pre_tokenizer(level: str) -> pre_tokenizers.PreTokenizer:
+    if level == "char":
+        # One token per Unicode code point (not per byte), spaces and newlines included.
+        return pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
+    return pre_tokenizers.Sequence(
+        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Split(Regex(_WORD_PATTERN), "isolated")]
+    )
+
+
+class TextTokenizer:
+    """Text <-> token ids at word or character level, with fixed special-token ids."""
+
+    def __init__(self, tokenizer: Tokenizer, level: str):
+        self.tokenizer = tokenizer
+        self.level = level
+        self.tokenizer.no_padding()
+        self.tokenizer.no_truncation()
+
+    @classmethod
+    def fit(
+        cls,
+        texts: Iterable[str],
+        *,
+        level: str = "word",
+        lowercase: bool = True,
+        max_vocab: int | None = 20000,
+        min_freq: int = 1,
+    ) -> TextTokenizer:
+        if level not in LEVELS:
+            raise SeqlabError(
+                f"unknown tokenizer level {level!r}; choose one of: {', '.join(LEVELS)}"
+            )
+        tok = Tokenizer(models.WordLevel(unk_token=UNK))
+        tok.normalizer = _normalizer(lowercase)
+        tok.pre_tokenizer = _pre_tokenizer(level)
+        tok.decoder = decoders.Fuse() if level == "char" else decoders.WordPiece(cleanup=True)
+        trainer = trainers.WordLevelTrainer(
+            vocab_size=(max_vocab + len(SPECIAL_TOKENS)) if max_vocab else 10**9,
+            min_frequency=min_freq,
+            special_tokens=SPECIAL_TOKENS,
+            show_progress=False,
+        )
+        tok.train_from_iterator(texts, trainer)
+        if tok.get_vocab_size() <= len(SPECIAL_TOKENS):
+            raise SeqlabError("the training texts are empty: no token to build a vocabulary from")
+        return cls(tok, level)
+
+    # -- encoding ---------------------------------------------------------------------------
+    @property
+    def vocab_size(self) -> int:
+        return self.tokenizer.get_vocab_size()
+
+    def encode(self, text: str) -> list[int]:
+        return self.tokenizer.encode(text).ids
+
+    def encode_batch(self, texts: Sequence[str], max_length: int | None = None) -> list[list[int]]:
+        encoded = self.tokenizer.encode_batch(list(texts))
+        if max_length:
+            return [e.ids[:max_length] for e in encoded]
+        return [e.ids for e in encoded]
+
+    def tokens(self, text: str) -> list[str]:
+        """The surface tokens of `text` (after normalization), e.g. for a BoW table."""
+        return [
+            piece
+            for piece, _ in self.tokenizer.pre_tokenizer.pre_tokenize_str(
+                self.tokenizer.normalizer.normalize_str(text)
+            )
+        ]
+
+    def decode(self, ids: Sequence[int]) -> str:
+        return self.tokenizer.decode(list(ids), skip_special_tokens=True)
+
+    def id_to_token(self, i: int) -> str:
+        return self.tokenizer.id_to_token(i) or UNK
+
+    def token_to_id(self, token: str) -> int | None:
+        return self.tokenizer.token_to_id(token)
+
+    # -- persistence ------------------------------------------------------------------------
+    def to_json(self) -> str:
+        data = json.loads(self.tokenizer.to_str())
+        data["seqlab"] = {"level": self.level}
+        return json.dumps(data, ensure_ascii=False)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_json(), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path) -> TextTokenizer:
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            level = data.pop("seqlab", {}).get("level", "word")
+            tok = Tokenizer.from_str(json.dumps(data))
+        except FileNotFoundError:
+            raise SeqlabError(f"{path}: no such file; the bundle is incomplete") from None
+        except Exception as exc:  # tokenizers raises plain Exception on bad JSON
+            raise SeqlabError(f"{path}: not a valid tokenizer file ({exc})") from None
+        return cls(tok, level)

@@ -1,0 +1,55 @@
+"""Bag of words: the mean of token embeddings (optionally plus hashed bigrams), then an MLP.
+
+Order-free by construction: permuting the tokens of a sequence leaves the summary unchanged
+(bigrams put back a little local order, as in fastText). Per-step states are each token's own
+embedding through the same MLP (for tagging), or, when causal, the mean over the previous
+`context` tokens (a language-model baseline that sees an unordered window).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from seqlab.config import ModelConfig
+from seqlab.families.base import Encoded, keras_init, length_mask
+
+_BIGRAM_PRIME = 1_000_003
+CAUSAL_CONTEXT = 8
+
+
+class BagOfWords(nn.Module):
+    def __init__(self, vocab_size: int, cfg: ModelConfig, *, causal: bool = False):
+        super().__init__()
+        self.vocab_size = vocab_size
+        self.buckets = cfg.hash_buckets if cfg.bigrams else 0
+        self.causal = causal
+        # EmbeddingBag averages without materializing (B, T, E); pad (id 0) is left out of the mean
+        self.bag = nn.EmbeddingBag(vocab_size + self.buckets, cfg.embed_dim, mode="mean", padding_idx=0)
+        self.mlp = nn.Sequential(
+            nn.Linear(cfg.embed_dim, cfg.hidden_dim), nn.ReLU(), nn.Dropout(cfg.dropout)
+        )
+        self.state_dim = self.summary_dim = cfg.hidden_dim
+        keras_init(self)
+
+    def _bigram_ids(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Hash each adjacent pair into one of `buckets` extra rows: (B, T) -> (B, T-1)."""
+        hashed = (ids[:, :-1] * _BIGRAM_PRIME + ids[:, 1:]) % self.buckets + self.vocab_size
+        return hashed.masked_fill(~mask[:, 1:], 0)
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor, state=None) -> Encoded:
+        mask = length_mask(lengths, ids.size(1))  # (B, T)
+        emb = F.embedding(ids, self.bag.weight, padding_idx=0)  # (B, T, E); pad rows are zero
+        if self.causal:
+            # mean of the last CAUSAL_CONTEXT embeddings up to and including step t
+            csum = emb.cumsum(dim=1)
+            shifted = torch.nn.functional.pad(csum, (0, 0, CAUSAL_CONTEXT, 0))[:, : ids.size(1)]
+            count = torch.arange(1, ids.size(1) + 1, device=ids.device).clamp(max=CAUSAL_CONTEXT)
+            states = self.mlp((csum - shifted) / count[None, :, None])
+            return Encoded(states, states[:, -1], mask)
+        bag_ids = ids
+        if self.buckets and ids.size(1) > 1:
+            bag_ids = torch.cat([ids, self._bigram_ids(ids, mask)], dim=1)  # (B, 2T-1)
+        summary = self.mlp(self.bag(bag_ids))  # (B, H)
+        return Encoded(self.mlp(emb), summary, mask)

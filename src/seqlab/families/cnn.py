@@ -1,0 +1,40 @@
+"""1D convolutions over token embeddings (Kim, 2014): several filter widths, ReLU.
+
+Convolutions are same-padded, so step t's state covers a window around t (for tagging) and
+the sequence summary is the max over time of the real steps (for classification). Causal
+mode pads on the left only, so step t sees tokens t-k+1..t and never a later one (for lm).
+The pad embedding is zero, which equals the convolution's own zero padding: outputs at real
+steps do not depend on how much padding follows.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from seqlab.config import ModelConfig
+from seqlab.families.base import Encoded, keras_init, length_mask, make_embedding, masked_max
+
+
+class ConvEncoder(nn.Module):
+    def __init__(self, vocab_size: int, cfg: ModelConfig, *, causal: bool = False):
+        super().__init__()
+        self.causal = causal
+        self.embedding = make_embedding(vocab_size, cfg.embed_dim)
+        self.kernel_sizes = list(cfg.kernel_sizes)
+        self.convs = nn.ModuleList(nn.Conv1d(cfg.embed_dim, cfg.filters, k) for k in self.kernel_sizes)
+        self.dropout = nn.Dropout(cfg.dropout)
+        self.state_dim = self.summary_dim = cfg.filters * len(self.kernel_sizes)
+        keras_init(self)
+
+    def _padding(self, k: int) -> tuple[int, int]:
+        return (k - 1, 0) if self.causal else ((k - 1) // 2, k // 2)
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor, state=None) -> Encoded:
+        mask = length_mask(lengths, ids.size(1))  # (B, T)
+        x = self.embedding(ids).transpose(1, 2)  # (B, E, T)
+        feats = [F.relu(conv(F.pad(x, self._padding(k)))) for k, conv in zip(self.kernel_sizes, self.convs)]
+        states = torch.cat(feats, dim=1).transpose(1, 2)  # (B, T, F * n_widths)
+        summary = self.dropout(masked_max(states, mask))  # (B, F * n_widths)
+        return Encoded(self.dropout(states), summary, mask)

@@ -1,0 +1,97 @@
+"""Recurrent encoders: Elman RNN, LSTM or GRU; stacked; optionally bidirectional.
+
+Batches are plain right-padded tensors, not packed sequences (packing measured ~6x slower on
+these CPUs, DESIGN.md). Forward-direction outputs at real steps never see the padding that
+follows them. A backward direction would start in the padding, so each backward layer runs
+on the sequences reversed *within their lengths* and its outputs are flipped back: exact, and
+still the fast padded kernel. Cell-specific state (LSTM's (h, c)) stays inside this file.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from seqlab.config import ModelConfig
+from seqlab.errors import SeqlabError
+from seqlab.families.base import (
+    Encoded,
+    keras_init,
+    last_step,
+    length_mask,
+    make_embedding,
+    masked_max,
+    masked_mean,
+)
+
+CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+POOLINGS = ("last", "max", "mean")
+
+
+def reverse_within_length(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Reverse each sequence's real steps, leaving its padding in place: (B, T, ...)."""
+    steps = torch.arange(x.size(1), device=x.device)[None, :]  # (1, T)
+    rev = lengths[:, None] - 1 - steps
+    index = torch.where(rev >= 0, rev, steps)  # (B, T)
+    index = index.view(*index.shape, *([1] * (x.dim() - 2))).expand_as(x)
+    return x.gather(1, index)
+
+
+class RecurrentEncoder(nn.Module):
+    def __init__(self, vocab_size: int, cfg: ModelConfig, *, causal: bool = False):
+        super().__init__()
+        if cfg.cell not in CELLS:
+            raise SeqlabError(f"unknown cell {cfg.cell!r}; choose one of: {', '.join(CELLS)}")
+        if cfg.pooling not in POOLINGS:
+            raise SeqlabError(f"unknown pooling {cfg.pooling!r}; choose one of: {', '.join(POOLINGS)}")
+        if causal and cfg.bidirectional:
+            raise SeqlabError("a bidirectional model sees the future; use --no-bidirectional for this task")
+        self.bidirectional = cfg.bidirectional
+        self.pooling = cfg.pooling
+        self.embedding = make_embedding(vocab_size, cfg.embed_dim)
+        self.dropout = nn.Dropout(cfg.dropout)
+        cell = CELLS[cfg.cell]
+        if self.bidirectional:
+            # one single-layer module per layer and direction, so layer l+1 reads both
+            # directions of layer l
+            dims = [cfg.embed_dim] + [2 * cfg.hidden_dim] * (cfg.layers - 1)
+            self.forward_layers = nn.ModuleList(cell(d, cfg.hidden_dim, batch_first=True) for d in dims)
+            self.backward_layers = nn.ModuleList(cell(d, cfg.hidden_dim, batch_first=True) for d in dims)
+        else:
+            self.rnn = cell(
+                cfg.embed_dim,
+                cfg.hidden_dim,
+                num_layers=cfg.layers,
+                batch_first=True,
+                dropout=cfg.dropout if cfg.layers > 1 else 0.0,
+            )
+        self.state_dim = self.summary_dim = cfg.hidden_dim * (2 if self.bidirectional else 1)
+        keras_init(self)
+
+    def _run_bidirectional(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        for i, (fwd, bwd) in enumerate(zip(self.forward_layers, self.backward_layers)):
+            if i:
+                x = self.dropout(x)
+            out_f, _ = fwd(x)  # (B, T, H)
+            out_b, _ = bwd(reverse_within_length(x, lengths))
+            x = torch.cat([out_f, reverse_within_length(out_b, lengths)], dim=-1)  # (B, T, 2H)
+        return x
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor, state=None) -> Encoded:
+        mask = length_mask(lengths, ids.size(1))  # (B, T)
+        x = self.dropout(self.embedding(ids))  # (B, T, E)
+        if self.bidirectional:
+            states, final = self._run_bidirectional(x, lengths), None
+        else:
+            states, final = self.rnn(x, state)  # (B, T, H)
+        if self.pooling == "max":
+            summary = masked_max(states, mask)
+        elif self.pooling == "mean":
+            summary = masked_mean(states, mask)
+        elif self.bidirectional:
+            # forward direction ends at the last real step; backward ends at step 0
+            half = states.size(-1) // 2
+            summary = torch.cat([last_step(states[..., :half], lengths), states[:, 0, half:]], dim=-1)
+        else:
+            summary = last_step(states, lengths)
+        return Encoded(self.dropout(states), self.dropout(summary), mask, final)

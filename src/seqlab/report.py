@@ -1,0 +1,138 @@
+"""Plots and tables for people: confusion matrix, training curves, comparison charts.
+
+matplotlib runs headless (Agg) and is imported lazily; plots are written atomically.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+        _pyplot().close(fig)
+
+
+def plot_confusion(matrix: np.ndarray, labels: list[str], path: Path) -> None:
+    """Row-normalized confusion matrix with counts, true labels on rows."""
+    plt = _pyplot()
+    matrix = np.asarray(matrix)
+    rates = matrix / np.clip(matrix.sum(axis=1, keepdims=True), 1, None)
+    size = max(4.0, 0.45 * len(labels) + 2)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(labels)), labels, rotation=60, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    if len(labels) <= 20:
+        for i in range(len(labels)):
+            for j in range(len(labels)):
+                ax.text(j, i, int(matrix[i, j]), ha="center", va="center", fontsize=7,
+                        color="white" if rates[i, j] > 0.5 else "black")
+    ax.set_title("confusion matrix (test)")
+    _save(fig, path)
+
+
+def read_metrics_csv(path: Path) -> dict[str, list[tuple[float, float]]]:
+    """Lightning's CSV log -> {column: [(step or epoch, value), ...]}."""
+    series: dict[str, list[tuple[float, float]]] = {}
+    if not Path(path).is_file():
+        return series
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            for key, value in row.items():
+                if key in ("epoch", "step") or value in ("", None):
+                    continue
+                x = float(row["step"]) if key.startswith("train") else float(row.get("epoch") or 0) + 1
+                series.setdefault(key, []).append((x, float(value)))
+    return series
+
+
+def plot_training_curves(csv_path: Path, path: Path) -> None:
+    """Training loss by step, validation loss and metrics by epoch."""
+    series = read_metrics_csv(csv_path)
+    if not series:
+        return
+    plt = _pyplot()
+    fig, (ax_loss, ax_val) = plt.subplots(1, 2, figsize=(10, 4))
+    if "train_loss" in series:
+        x, y = zip(*series["train_loss"])
+        ax_loss.plot(x, y, lw=0.8, label="train loss")
+        ax_loss.set_xlabel("step")
+    if "val_loss" in series:
+        ax2 = ax_loss.twiny()
+        x, y = zip(*series["val_loss"])
+        ax2.plot(x, y, "o-", color="C3", label="validation loss")
+        ax2.set_xlabel("epoch")
+        ax2.legend(loc="upper center")
+    ax_loss.set_ylabel("loss")
+    ax_loss.legend(loc="upper right")
+    for key in sorted(series):
+        if key.startswith("val_") and key != "val_loss":
+            x, y = zip(*series[key])
+            ax_val.plot(x, y, "o-", label=key[4:])
+    ax_val.set_xlabel("epoch")
+    ax_val.set_title("validation")
+    if ax_val.lines:
+        ax_val.legend()
+    _save(fig, path)
+
+
+def plot_comparison(rows: list[dict[str, Any]], path: Path, metric: str = "accuracy") -> None:
+    """Bar chart of one metric per model, and accuracy against training time."""
+    plt = _pyplot()
+    names = [r["name"] for r in rows]
+    values = [r.get(metric) or 0.0 for r in rows]
+    fig, (ax_bar, ax_time) = plt.subplots(1, 2, figsize=(11, 4))
+    bars = ax_bar.bar(names, values, color=[f"C{i}" for i in range(len(rows))])
+    ax_bar.bar_label(bars, fmt="%.3f")
+    ax_bar.set_ylim(0, 1.05)
+    ax_bar.set_ylabel(f"test {metric}")
+    ax_bar.tick_params(axis="x", rotation=30)
+    for i, r in enumerate(rows):
+        ax_time.scatter(r.get("train_seconds") or 0, r.get(metric) or 0, color=f"C{i}", label=r["name"])
+    ax_time.set_xlabel("training time (s)")
+    ax_time.set_ylabel(f"test {metric}")
+    ax_time.legend(fontsize=8)
+    _save(fig, path)
+
+
+def format_table(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> str:
+    """A plain-text table: columns are (key, header) pairs."""
+    def cell(value: Any) -> str:
+        if isinstance(value, float):
+            return f"{value:.4f}" if value < 10 else f"{value:.1f}"
+        if isinstance(value, int):
+            return f"{value:,}"
+        return "" if value is None else str(value)
+
+    body = [[cell(r.get(key)) for key, _ in columns] for r in rows]
+    widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, (_, h) in enumerate(columns)]
+    lines = ["  ".join(h.ljust(w) for (_, h), w in zip(columns, widths))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(b, widths))) for b in body]
+    return "\n".join(lines)

@@ -1,0 +1,18 @@
+"""Task shapes, registered in one explicit table: name -> Task class."""
+
+from __future__ import annotations
+
+from seqlab.config import RunConfig
+from seqlab.errors import SeqlabError
+from seqlab.tasks.base import Task
+from seqlab.tasks.classify import ClassifyTask
+
+TASKS: dict[str, type[Task]] = {
+    "classify": ClassifyTask,
+}
+
+
+def make_task(cfg: RunConfig) -> Task:
+    if cfg.task not in TASKS:
+        raise SeqlabError(f"unknown task {cfg.task!r}; choose one of: {', '.join(TASKS)}")
+    return TASKS[cfg.task](cfg)

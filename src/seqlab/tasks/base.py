@@ -1,0 +1,103 @@
+"""What every task shape shares: the task interface and the batching/prediction plumbing.
+
+A task owns which fields an example has, how examples are encoded and collated, the model
+(a family encoder + the task's head), the loss, the metrics and how outputs are decoded. It
+holds its fitted vocabularies (tokenizer, labels) so the same object serves training and
+inference; Lightning is never imported here.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from seqlab.config import RunConfig
+from seqlab.data.batching import BucketBatchSampler, ListDataset
+
+
+def limit_examples(splits: dict[str, list], limit: int | None, seed: int) -> dict[str, list]:
+    """Keep a random `limit` examples of each split (for quick runs and tests)."""
+    if not limit:
+        return splits
+    out = {}
+    for name, examples in splits.items():
+        if len(examples) > limit:
+            examples = random.Random(seed).sample(examples, limit)
+        out[name] = examples
+    return out
+
+
+class Task:
+    """Interface of a task shape; subclasses fill in the data, model and metric parts."""
+
+    name = "task"
+    monitor = ("val_loss", "min")  # metric for checkpointing / early stopping
+
+    def __init__(self, cfg: RunConfig):
+        self.cfg = cfg
+
+    # -- data ----------------------------------------------------------------------------
+    def load_splits(self) -> dict[str, list]:
+        raise NotImplementedError
+
+    def fit_vocab(self, train: list) -> None:
+        raise NotImplementedError
+
+    def encode(self, examples: list) -> list[dict]:
+        """Examples -> items with at least "ids" (token ids), for the bucketed loader."""
+        raise NotImplementedError
+
+    def collate(self, items: list[dict]) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def loader(
+        self, items: list[dict], *, shuffle: bool, batch_size: int | None = None, shard: bool = True
+    ) -> DataLoader:
+        """Bucketed batches; `shard=False` keeps every batch in this process (inference)."""
+        sampler = BucketBatchSampler(
+            [len(it["ids"]) for it in items],
+            batch_size or self.cfg.train.batch_size,
+            shuffle=shuffle,
+            seed=self.cfg.train.seed,
+            **({} if shard else {"rank": 0, "world_size": 1}),
+        )
+        return DataLoader(ListDataset(items), batch_sampler=sampler, collate_fn=self.collate)
+
+    # -- model ---------------------------------------------------------------------------
+    def build_model(self) -> nn.Module:
+        raise NotImplementedError
+
+    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        raise NotImplementedError
+
+    def make_metrics(self):
+        """A torchmetrics MetricCollection updated during validation (synced across ranks)."""
+        raise NotImplementedError
+
+    def update_metrics(self, metrics, model: nn.Module, batch: dict[str, torch.Tensor]) -> None:
+        raise NotImplementedError
+
+    def evaluate(self, model: nn.Module, examples: list, out_dir: Path | None = None) -> dict[str, Any]:
+        """Full metrics on a split (and plots into out_dir when given)."""
+        raise NotImplementedError
+
+    # -- persistence ---------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """JSON-able fitted state stored in config.json (labels, ...)."""
+        return {}
+
+    def save_vocab(self, directory: Path) -> None:
+        raise NotImplementedError
+
+    def load_vocab(self, directory: Path, state: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+
+def tokens_in(batch: dict[str, torch.Tensor]) -> int:
+    """Real (non-pad) input tokens in a batch, for throughput."""
+    return int(batch["lengths"].sum())

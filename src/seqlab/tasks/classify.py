@@ -1,0 +1,202 @@
+"""many-to-one: classify a whole sequence (sentiment of a review, language of a name).
+
+Examples: {"text": str, "label": str}. Model: family encoder -> sequence summary -> linear
+layer over the labels. Metrics: accuracy, macro-F1, per-class report, confusion matrix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from seqlab.config import RunConfig
+from seqlab.data.batching import pad_sequences
+from seqlab.data.tokenize import TextTokenizer
+from seqlab.errors import SeqlabError
+from seqlab.families import build_encoder
+from seqlab.tasks.base import Task, limit_examples
+
+
+class SequenceClassifier(nn.Module):
+    def __init__(self, encoder: nn.Module, n_labels: int):
+        super().__init__()
+        self.encoder = encoder
+        self.head = nn.Linear(encoder.summary_dim, n_labels)
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(ids, lengths).summary)  # (B, n_labels)
+
+
+def read_classification_source(cfg: RunConfig) -> dict[str, list[dict]]:
+    """Named dataset, the built-in demo corpus, or the user's file(s) -> splits."""
+    from seqlab.data.datasets import DATASETS, load_dataset
+    from seqlab.data.formats import read_classification
+    from seqlab.data.splits import carve_validation
+
+    d = cfg.data
+    if not d.source:
+        raise SeqlabError("no data given: pass --data with a dataset name or a file/folder path")
+
+    def read(path: str) -> dict[str, list[dict]]:
+        return read_classification(
+            path, text_column=d.text_column, label_column=d.label_column, encoding=d.encoding, fmt=d.format
+        )
+
+    if d.source == "demo":
+        from seqlab.data.builtin import make_corpus
+
+        splits = make_corpus(seed=0)
+    elif d.source in DATASETS:
+        splits = load_dataset(d.source, d.data_dir)
+    elif Path(d.source).exists():
+        splits = read(d.source)
+    else:
+        names = ", ".join(["demo", *DATASETS])
+        raise SeqlabError(f"{d.source}: no such file or folder, and not a dataset name ({names})")
+    if d.test_data:
+        splits["test"] = [ex for part in read(d.test_data).values() for ex in part]
+    if "validation" not in splits:
+        splits["train"], splits["validation"] = carve_validation(
+            splits["train"], d.validation_fraction, seed=cfg.train.seed
+        )
+    return limit_examples(splits, d.limit, cfg.train.seed)
+
+
+class ClassifyTask(Task):
+    name = "classify"
+    monitor = ("val_accuracy", "max")
+
+    def __init__(self, cfg: RunConfig):
+        super().__init__(cfg)
+        self.tokenizer: TextTokenizer | None = None
+        self.labels: list[str] = []
+
+    # -- data ----------------------------------------------------------------------------
+    def load_splits(self) -> dict[str, list[dict]]:
+        return read_classification_source(self.cfg)
+
+    def fit_vocab(self, train: list[dict]) -> None:
+        d = self.cfg.data
+        self.tokenizer = TextTokenizer.fit(
+            (ex["text"] for ex in train),
+            level=d.tokenizer,
+            lowercase=d.lowercase,
+            max_vocab=d.max_vocab,
+            min_freq=d.min_freq,
+        )
+        self.labels = sorted({ex["label"] for ex in train})
+        if len(self.labels) < 2:
+            raise SeqlabError(f"the training data has only one label ({self.labels}); need at least two")
+
+    def encode(self, examples: list[dict]) -> list[dict]:
+        index = {label: i for i, label in enumerate(self.labels)}
+        ids = self.tokenizer.encode_batch([ex["text"] for ex in examples], self.cfg.data.max_length)
+        items = []
+        for i, (ex, seq) in enumerate(zip(examples, ids)):
+            label = ex.get("label")
+            if label is not None and label not in index:
+                raise SeqlabError(f"label {label!r} was not seen in training; known labels: {', '.join(self.labels)}")
+            items.append({"ids": seq, "label": index.get(label, -1), "index": i})
+        return items
+
+    def collate(self, items: list[dict]) -> dict[str, torch.Tensor]:
+        ids, lengths = pad_sequences([it["ids"] for it in items])
+        return {
+            "ids": ids,
+            "lengths": lengths,
+            "labels": torch.tensor([it["label"] for it in items]),
+            "index": torch.tensor([it["index"] for it in items]),
+        }
+
+    # -- model ---------------------------------------------------------------------------
+    def build_model(self) -> nn.Module:
+        encoder = build_encoder(self.tokenizer.vocab_size, self.cfg.model)
+        return SequenceClassifier(encoder, len(self.labels))
+
+    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return F.cross_entropy(model(batch["ids"], batch["lengths"]), batch["labels"])
+
+    def make_metrics(self):
+        from torchmetrics import MetricCollection
+        from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+
+        n = len(self.labels)
+        return MetricCollection(
+            {
+                "accuracy": MulticlassAccuracy(n, average="micro"),
+                "macro_f1": MulticlassF1Score(n, average="macro"),
+            }
+        )
+
+    def update_metrics(self, metrics, model: nn.Module, batch: dict[str, torch.Tensor]) -> None:
+        metrics.update(model(batch["ids"], batch["lengths"]), batch["labels"])
+
+    # -- inference -----------------------------------------------------------------------
+    @torch.no_grad()
+    def predict_proba(self, model: nn.Module, texts: list[str], batch_size: int = 256) -> np.ndarray:
+        """(N, n_labels) probabilities, in the order of `texts`."""
+        if not isinstance(model, nn.Module):  # the scikit-learn linear baseline
+            return model.predict_proba(texts)
+        model.eval()
+        items = self.encode([{"text": t} for t in texts])
+        probs = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
+        for batch in self.loader(items, shuffle=False, batch_size=batch_size, shard=False):
+            p = torch.softmax(model(batch["ids"], batch["lengths"]).float(), dim=-1)
+            probs[batch["index"].numpy()] = p.numpy()
+        return probs
+
+    def evaluate(self, model: nn.Module, examples: list[dict], out_dir: Path | None = None) -> dict[str, Any]:
+        probs = self.predict_proba(model, [ex["text"] for ex in examples])
+        return classification_metrics(self.labels, [ex["label"] for ex in examples], probs, out_dir)
+
+    # -- persistence ---------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        return {"labels": self.labels}
+
+    def save_vocab(self, directory: Path) -> None:
+        if self.tokenizer is not None:  # the linear family keeps its own vocabulary
+            self.tokenizer.save(directory / "tokenizer.json")
+
+    def load_vocab(self, directory: Path, state: dict[str, Any]) -> None:
+        if self.cfg.model.family != "linear":
+            self.tokenizer = TextTokenizer.load(directory / "tokenizer.json")
+        self.labels = list(state["labels"])
+
+
+def classification_metrics(
+    labels: list[str], gold: list[str], probs: np.ndarray, out_dir: Path | None = None
+) -> dict[str, Any]:
+    """Accuracy, macro-F1, per-class precision/recall/F1, confusion matrix (+ PNG)."""
+    from sklearn.metrics import classification_report, confusion_matrix, f1_score
+
+    index = {label: i for i, label in enumerate(labels)}
+    unknown = sorted({g for g in gold if g not in index})
+    if unknown:
+        raise SeqlabError(f"labels {unknown} were not seen in training; known labels: {', '.join(labels)}")
+    y_true = np.array([index[g] for g in gold])
+    y_pred = probs.argmax(axis=1)
+    all_ids = list(range(len(labels)))
+    report = classification_report(
+        y_true, y_pred, labels=all_ids, target_names=labels, output_dict=True, zero_division=0
+    )
+    matrix = confusion_matrix(y_true, y_pred, labels=all_ids)
+    metrics = {
+        "accuracy": float((y_true == y_pred).mean()),
+        "macro_f1": float(f1_score(y_true, y_pred, labels=all_ids, average="macro", zero_division=0)),
+        "examples": int(len(y_true)),
+        "per_class": {
+            name: {k: round(float(report[name][k]), 4) for k in ("precision", "recall", "f1-score", "support")}
+            for name in labels
+        },
+        "confusion_matrix": matrix.tolist(),
+    }
+    if out_dir is not None:
+        from seqlab.report import plot_confusion
+
+        plot_confusion(matrix, labels, Path(out_dir) / "confusion.png")
+    return metrics

@@ -1,0 +1,182 @@
+"""Training: one generic LightningModule driven by the task, and the Trainer set-up.
+
+This is the only module that imports Lightning, so prediction and serving start fast.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+from torch import nn
+
+from seqlab.config import TrainConfig
+from seqlab.errors import SeqlabError
+from seqlab.tasks.base import Task, tokens_in
+
+
+def _quiet_lightning() -> None:
+    """Lightning announces hardware and tips at INFO; people see our progress bar instead."""
+    if not os.environ.get("SEQLAB_VERBOSE"):
+        for name in ("lightning.pytorch", "lightning.fabric"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
+class SeqlabModule(L.LightningModule):
+    """Shared train/val/test steps; the task supplies loss and metrics."""
+
+    def __init__(self, task: Task, model: nn.Module, train_cfg: TrainConfig):
+        super().__init__()
+        self.task = task
+        self.model = model
+        self.train_cfg = train_cfg
+        self.val_metrics = task.make_metrics()
+
+    def on_train_epoch_start(self) -> None:
+        # Randomness (dropout) depends only on (seed, epoch): a run resumed from an epoch
+        # checkpoint continues exactly as the uninterrupted run would have.
+        torch.manual_seed(self.train_cfg.seed * 100_003 + self.current_epoch)
+
+    def training_step(self, batch, batch_idx):
+        loss = self.task.loss(self.model, batch)
+        self.log("train_loss", loss, prog_bar=True, batch_size=len(batch["lengths"]))
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        loss = self.task.loss(self.model, batch)
+        self.log("val_loss", loss, prog_bar=True, sync_dist=True, batch_size=len(batch["lengths"]))
+        self.task.update_metrics(self.val_metrics, self.model, batch)
+
+    def on_validation_epoch_end(self) -> None:
+        values = self.val_metrics.compute()
+        self.log_dict({f"val_{k}": v for k, v in values.items()}, prog_bar=True)
+        self.val_metrics.reset()
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(
+            self.model.parameters(), lr=self.train_cfg.lr, weight_decay=self.train_cfg.weight_decay
+        )
+
+
+class Throughput(Callback):
+    """Counts real training tokens and time, for tokens/second in the metrics."""
+
+    def __init__(self):
+        self.tokens = 0
+        self.seconds = 0.0
+        self.epoch_seconds: list[float] = []
+        self._start = 0.0
+        self._epoch_start = 0.0
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        self._epoch_start = time.perf_counter()
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self._start = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self.seconds += time.perf_counter() - self._start
+        self.tokens += tokens_in(batch)
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        self.epoch_seconds.append(time.perf_counter() - self._epoch_start)
+
+    @property
+    def tokens_per_s(self) -> float:
+        return self.tokens / self.seconds if self.seconds else 0.0
+
+
+@dataclass
+class FitResult:
+    best_checkpoint: str | None
+    epochs_run: int
+    train_seconds: float
+    tokens_per_s: float
+    seconds_per_epoch: float
+    log_dir: Path
+
+
+def _devices(value: str):
+    return int(value) if value.isdigit() else value
+
+
+def fit(
+    task: Task,
+    model: nn.Module,
+    train_items: list[dict],
+    val_items: list[dict],
+    cfg: TrainConfig,
+    out_dir: Path,
+    *,
+    resume: str | None = None,
+) -> FitResult:
+    """Train with Lightning; afterwards `model` holds the best validation weights."""
+    _quiet_lightning()
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    monitor, mode = task.monitor
+    ckpt_dir = out_dir / "checkpoints"
+    checkpoint = ModelCheckpoint(
+        dirpath=ckpt_dir, filename="best", monitor=monitor, mode=mode, save_last=True, save_top_k=1
+    )
+    throughput = Throughput()
+    callbacks = [checkpoint, throughput]
+    if cfg.patience and cfg.patience > 0:
+        callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=cfg.patience))
+    logger = CSVLogger(str(out_dir), name="logs", version="")
+    trainer = L.Trainer(
+        max_epochs=cfg.epochs,
+        accelerator=cfg.accelerator,
+        devices=_devices(str(cfg.devices)),
+        strategy=cfg.strategy,
+        num_nodes=cfg.num_nodes,
+        precision=cfg.precision,
+        gradient_clip_val=cfg.grad_clip or None,
+        callbacks=callbacks,
+        logger=logger,
+        enable_progress_bar=cfg.progress,
+        enable_model_summary=False,
+        # our bucket sampler shards batches across ranks itself
+        use_distributed_sampler=False,
+        num_sanity_val_steps=0,
+        log_every_n_steps=10,
+    )
+    module = SeqlabModule(task, model, cfg)
+    ckpt_path = _resume_path(resume, ckpt_dir)
+    start = time.perf_counter()
+    trainer.fit(
+        module,
+        train_dataloaders=task.loader(train_items, shuffle=True),
+        val_dataloaders=task.loader(val_items, shuffle=False),
+        ckpt_path=ckpt_path,
+    )
+    train_seconds = time.perf_counter() - start
+    best = checkpoint.best_model_path or None
+    if best and trainer.is_global_zero:
+        state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
+        module.load_state_dict(state)
+    epochs = throughput.epoch_seconds
+    return FitResult(
+        best_checkpoint=best,
+        epochs_run=trainer.current_epoch,
+        train_seconds=train_seconds,
+        tokens_per_s=throughput.tokens_per_s,
+        seconds_per_epoch=sum(epochs) / len(epochs) if epochs else 0.0,
+        log_dir=Path(logger.log_dir),
+    )
+
+
+def _resume_path(resume: str | None, ckpt_dir: Path) -> str | None:
+    """`--resume` alone means the run's own last checkpoint; a path names one."""
+    if not resume:
+        return None
+    path = ckpt_dir / "last.ckpt" if resume == "last" else Path(resume)
+    if not path.is_file():
+        raise SeqlabError(f"{path}: no checkpoint to resume from; train without --resume first")
+    return str(path)

@@ -1,0 +1,274 @@
+"""Named datasets (resolve order, download, checksums) and the split helpers."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import logging
+import socket
+import threading
+import zipfile
+from collections import Counter
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from seqlab.data import datasets
+from seqlab.data.datasets import (
+    DATASETS,
+    RemoteFile,
+    as_generate,
+    cache_dir,
+    describe,
+    load_dataset,
+    resolve,
+)
+from seqlab.data.splits import carve_validation, stratified_split
+from seqlab.errors import SeqlabError
+
+LANGUAGES = {"Alpha": 30, "Beta": 20, "Gamma": 10}
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path, monkeypatch):
+    """No real cache, no data dir from the shell, and no proxy for 127.0.0.1."""
+    monkeypatch.setenv("SEQLAB_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("SEQLAB_DATA_DIR", raising=False)
+    for var in ("no_proxy", "NO_PROXY"):
+        monkeypatch.setenv(var, "*")
+
+
+def make_names_zip(path: Path, languages: dict[str, int] = LANGUAGES) -> Path:
+    """A small stand-in for the tutorial's data.zip: data/names/<Language>.txt."""
+    with zipfile.ZipFile(path, "w") as archive:
+        for language, count in languages.items():
+            names = "".join(f"{language[:2]}name{i}\n" for i in range(count))
+            archive.writestr(f"data/names/{language}.txt", names)
+    return path
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    requests: list[str] = []
+
+    def log_message(self, *args: object) -> None:  # keep test output clean
+        pass
+
+    def do_GET(self) -> None:
+        QuietHandler.requests.append(self.path)
+        super().do_GET()
+
+
+@pytest.fixture
+def server(tmp_path):
+    """An HTTP server on 127.0.0.1 serving tmp_path/www; yields its base URL."""
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = functools.partial(QuietHandler, directory=str(root))
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    QuietHandler.requests = []
+    yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def point_names_at(monkeypatch, url: str, sha256: str | None) -> None:
+    spec = dataclasses.replace(DATASETS["names"], files=(RemoteFile(url, "data.zip", sha256),))
+    monkeypatch.setitem(DATASETS, "names", spec)
+
+
+# --- resolving ------------------------------------------------------------------------
+
+
+def test_unknown_name_lists_names():
+    with pytest.raises(SeqlabError) as err:
+        resolve("imbd")
+    assert "unknown dataset 'imbd'" in str(err.value)
+    for name in ("imdb", "names", "tinyshakespeare", "multi30k", "ud-ewt"):
+        assert name in str(err.value)
+
+
+def test_cache_dir(monkeypatch, tmp_path):
+    assert cache_dir() == tmp_path / "cache"
+    monkeypatch.delenv("SEQLAB_CACHE_DIR")
+    assert cache_dir() == Path.home() / ".cache" / "seqlab"
+
+
+def test_resolve_from_data_dir_and_env(shared_data, monkeypatch):
+    expected = shared_data / "imdb" / "aclImdb_v1.tar.gz"
+    assert resolve("imdb", shared_data) == expected
+    assert resolve("names", shared_data) == shared_data / "names"
+    assert resolve("tinyshakespeare", shared_data) == shared_data / "tinyshakespeare" / "input.txt"
+    assert resolve("ud-ewt", shared_data) == shared_data / "ud_english_ewt"
+    monkeypatch.setenv("SEQLAB_DATA_DIR", str(shared_data))
+    assert resolve("imdb", download=False) == expected
+
+
+def test_explicit_data_dir_without_dataset(tmp_path):
+    with pytest.raises(SeqlabError) as err:
+        resolve("imdb", tmp_path)
+    message = str(err.value)
+    assert f"not found in --data-dir {tmp_path}" in message
+    assert "imdb/aclImdb_v1.tar.gz, aclImdb_v1.tar.gz, imdb/aclImdb, aclImdb" in message
+
+
+def test_env_data_dir_falls_through(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEQLAB_DATA_DIR", str(tmp_path / "empty"))
+    with pytest.raises(SeqlabError, match="imdb: not found locally.*--data-dir"):
+        resolve("imdb", download=False)
+    cached = cache_dir() / "imdb" / "aclImdb_v1.tar.gz"
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"")
+    assert resolve("imdb", download=False) == cached
+
+
+def test_describe_does_not_download(shared_data, tmp_path):
+    rows = {row["name"]: row for row in describe()}
+    assert set(rows) == set(DATASETS)
+    assert rows["imdb"]["source"] == "download"
+    assert rows["imdb"]["where"] == (
+        "not found: will download from "
+        "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
+    )
+    assert not (tmp_path / "cache").exists()
+    rows = {row["name"]: row for row in describe(shared_data)}
+    assert rows["imdb"]["where"] == str(shared_data / "imdb" / "aclImdb_v1.tar.gz")
+    assert rows["multi30k"]["source"] == "data dir"
+
+
+def test_resolve_only_specs_say_so(shared_data):
+    with pytest.raises(SeqlabError, match="tinyshakespeare: not readable with load_dataset"):
+        load_dataset("tinyshakespeare", shared_data)
+
+
+def test_checksums_are_hex_or_none():
+    for spec in DATASETS.values():
+        for remote in spec.files:
+            assert remote.sha256 is None or len(bytes.fromhex(remote.sha256)) == 32
+
+
+# --- real data ------------------------------------------------------------------------
+
+
+def test_load_imdb(imdb_real):
+    assert set(imdb_real) == {"train", "test"}
+    assert len(imdb_real["train"]) == len(imdb_real["test"]) == 25000
+
+
+def test_load_names_real_folder_and_zip_agree(shared_data, tmp_path):
+    data = load_dataset("names", shared_data)
+    sizes = {split: len(rows) for split, rows in data.items()}
+    assert sum(sizes.values()) == 20074
+    assert sizes == {"train": 16059, "validation": 2008, "test": 2007}
+    for rows in data.values():
+        assert len({e["label"] for e in rows}) == 18
+    zipped = tmp_path / "data.zip"
+    with zipfile.ZipFile(zipped, "w") as archive:
+        for path in sorted((shared_data / "names").glob("*.txt")):
+            archive.write(path, f"data/names/{path.name}")
+    assert load_dataset("names", tmp_path) == data  # same split from the zip
+    assert load_dataset("names", shared_data) == data  # and again: fixed seed
+
+
+def test_as_generate():
+    data = {"train": [{"text": "Nakamura", "label": "Japanese"}]}
+    assert as_generate(data) == {"train": [{"condition": "Japanese", "text": "Nakamura"}]}
+
+
+# --- downloading ----------------------------------------------------------------------
+
+
+def test_download_checks_sha_and_lands_in_cache(server, monkeypatch):
+    root, base = server
+    payload = make_names_zip(root / "data.zip").read_bytes()
+    point_names_at(monkeypatch, f"{base}/data.zip", hashlib.sha256(payload).hexdigest())
+    data = load_dataset("names", progress=False)
+    assert Counter(e["label"] for e in data["train"]) == {"Alpha": 24, "Beta": 16, "Gamma": 8}
+    cached = cache_dir() / "names" / "data.zip"
+    assert cached.read_bytes() == payload
+    assert [p.name for p in cached.parent.iterdir()] == ["data.zip"]  # no temp file left
+    assert load_dataset("names") == data
+    assert QuietHandler.requests == ["/data.zip"]  # second load came from the cache
+
+
+def test_checksum_mismatch_leaves_nothing(server, monkeypatch):
+    root, base = server
+    payload = make_names_zip(root / "data.zip").read_bytes()
+    point_names_at(monkeypatch, f"{base}/data.zip", "0" * 64)
+    with pytest.raises(SeqlabError) as err:
+        resolve("names", progress=False)
+    message = str(err.value)
+    assert f"{base}/data.zip" in message
+    assert f"expected sha256 {'0' * 64}, got {hashlib.sha256(payload).hexdigest()}" in message
+    folder = cache_dir() / "names"
+    assert not folder.exists() or not any(folder.iterdir())
+
+
+def test_unverified_download_warns(server, monkeypatch, caplog):
+    root, base = server
+    make_names_zip(root / "data.zip")
+    point_names_at(monkeypatch, f"{base}/data.zip", None)
+    with caplog.at_level(logging.WARNING, logger=datasets.__name__):
+        path = resolve("names", progress=False)
+    assert path == cache_dir() / "names" / "data.zip"
+    assert "not verified" in caplog.text
+
+
+def test_network_errors_name_url_and_data_dir(server, monkeypatch):
+    _, base = server
+    point_names_at(monkeypatch, f"{base}/missing.zip", None)
+    with pytest.raises(SeqlabError, match=r"could not download .*missing\.zip.*404.*--data-dir"):
+        resolve("names", progress=False)
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/data.zip"
+    point_names_at(monkeypatch, url, None)
+    with pytest.raises(SeqlabError) as err:
+        resolve("names", progress=False)
+    assert url in str(err.value) and "--data-dir" in str(err.value)
+    assert not (cache_dir() / "names").exists()
+
+
+# --- splits ---------------------------------------------------------------------------
+
+
+def labeled(counts: dict[str, int]) -> list[dict[str, str]]:
+    return [
+        {"text": f"{label}{i}", "label": label} for label, n in counts.items() for i in range(n)
+    ]
+
+
+def test_carve_validation_is_stratified_and_deterministic():
+    examples = labeled({"a": 90, "b": 10})
+    train, val = carve_validation(examples, 0.1, seed=3)
+    assert len(train) == 90 and len(val) == 10
+    assert Counter(e["label"] for e in val) == {"a": 9, "b": 1}
+    assert (train, val) == carve_validation(examples, 0.1, seed=3)
+    assert val != carve_validation(examples, 0.1, seed=4)[1]
+    assert sorted(e["text"] for e in train + val) == sorted(e["text"] for e in examples)
+    assert [e["label"] for e in train] != sorted(e["label"] for e in train)  # shuffled
+
+
+def test_carve_validation_small_and_bad_inputs():
+    train, val = carve_validation(labeled({"a": 2, "b": 2}), 0.1)
+    assert len(train) == 3 and len(val) == 1
+    with pytest.raises(SeqlabError, match="too few examples"):
+        carve_validation(labeled({"a": 1}))
+    with pytest.raises(SeqlabError, match="between 0 and 1"):
+        carve_validation(labeled({"a": 5}), 1.5)
+    unlabeled = [{"text": str(i)} for i in range(10)]
+    assert [len(part) for part in carve_validation(unlabeled, 0.2)] == [8, 2]
+
+
+def test_stratified_split():
+    parts = stratified_split(labeled({"a": 50, "b": 30, "c": 20}), seed=1)
+    assert {k: len(v) for k, v in parts.items()} == {"train": 80, "validation": 10, "test": 10}
+    assert Counter(e["label"] for e in parts["test"]) == {"a": 5, "b": 3, "c": 2}
+    with pytest.raises(SeqlabError, match="add up to 1"):
+        stratified_split(labeled({"a": 10}), (0.5, 0.1, 0.1))
+    with pytest.raises(SeqlabError, match="too few examples"):
+        stratified_split(labeled({"a": 2}))
