@@ -5,6 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
+
+# One thread per test process: tiny models run no slower, and timings stay sane when the
+# machine's other core is busy (two OpenMP threads on one free core run ~10x slower).
+torch.set_num_threads(1)
 
 # The repo root's parent holds shared/ both here and in CI clones: never hard-code it.
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"

@@ -273,7 +273,7 @@ def cmd_datasets(args) -> None:
         _print(args, {"name": args.fetch, "path": str(path)}, f"{args.fetch}: {path}")
         return
     rows = datasets.describe(args.data_dir)
-    text = "\n".join(f"{r['name']:16} {r['description']}\n{'':16} -> {r['resolves_to']}" for r in rows)
+    text = "\n".join(f"{r['name']:16} {r['description']}\n{'':16} -> {r['where']}" for r in rows)
     text += "\n" + f"{'demo':16} built-in order-sensitive review corpus (generated, no download)"
     _print(args, {"datasets": rows}, text)
 

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from seqlab.data.formats import Example, read_folder_per_class
+from seqlab.data.formats import Example, open_text_lines, read_folder_per_class
 from seqlab.data.splits import stratified_split
 from seqlab.errors import SeqlabError
 
@@ -92,7 +92,7 @@ def _names_source(path: Path) -> dict[str, list[str]]:
     if path.is_file():
         return _names_from_zip(path)
     if any(path.glob("*.txt")):
-        return {f.stem: f.read_text(encoding="utf-8").splitlines() for f in path.glob("*.txt")}
+        return {f.stem: [line for _, line in open_text_lines(f)] for f in path.glob("*.txt")}
     for inner in (path / "data.zip", path / "data" / "names", path / "names"):
         if inner.exists():
             return _names_source(inner)
@@ -167,7 +167,7 @@ DATASETS: dict[str, DatasetSpec] = {
                 sha256="86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",
             ),
         ),
-        local_names=("tinyshakespeare/input.txt", "tinyshakespeare", "input.txt"),
+        local_names=("tinyshakespeare/input.txt", "tinyshakespeare"),
     ),
     "multi30k": DatasetSpec(
         name="multi30k",

@@ -39,14 +39,7 @@ LABEL_PREFIX = "__label__"
 # Leading `__label__X` tokens (any number), then the text.
 _FASTTEXT_LINE = re.compile(r"\s*((?:__label__\S*\s*)+)(.*)", re.DOTALL)
 # Errors that mean "the compressed stream or archive is damaged".
-_CORRUPT_ERRORS = (
-    EOFError,
-    zlib.error,
-    lzma.LZMAError,
-    tarfile.TarError,
-    zipfile.BadZipFile,
-    OSError,
-)
+_CORRUPT_ERRORS = (EOFError, zlib.error, lzma.LZMAError, tarfile.TarError, zipfile.BadZipFile)
 # Compression recognized by its first bytes, whatever the file is called.
 _OPENERS: dict[bytes, Callable[..., BinaryIO]] = {
     b"\x1f\x8b": gzip.open,
@@ -87,7 +80,7 @@ def _corrupt_as_error(path: Path, what: str = "gzip data") -> Iterator[None]:
         yield
     except PermissionError:
         raise SeqlabError(f"{path}: permission denied; check the file's permissions") from None
-    except _CORRUPT_ERRORS as err:
+    except (*_CORRUPT_ERRORS, OSError) as err:
         why = str(err) or type(err).__name__
         raise SeqlabError(
             f"{path}: {what} is truncated or corrupt ({why}); download it again"
@@ -114,7 +107,8 @@ def _iter_lines(path: Path, encoding: str, keepends: bool) -> Iterator[tuple[int
     _check_file(path)
     codec = _codec(encoding)
     gz = path.suffix == ".gz"
-    with _corrupt_as_error(path), gzip.open(path, "rb") if gz else open(path, "rb") as fh:
+    what = "gzip data" if gz else "file"
+    with _corrupt_as_error(path, what), gzip.open(path, "rb") if gz else open(path, "rb") as fh:
         if codec.startswith(("utf-16", "utf-32")):
             # b"\n" is not a line break in these encodings: let io split, lose the offset.
             yield from _iter_wide_lines(path, fh, encoding, keepends)
@@ -161,7 +155,8 @@ def read_text(path: str | Path, encoding: str = "utf-8") -> str:
     _check_file(path)
     codec = _codec(encoding)
     gz = path.suffix == ".gz"
-    with _corrupt_as_error(path), gzip.open(path, "rb") if gz else open(path, "rb") as fh:
+    what = "gzip data" if gz else "file"
+    with _corrupt_as_error(path, what), gzip.open(path, "rb") if gz else open(path, "rb") as fh:
         data = fh.read()
     try:
         text = data.decode(codec).removeprefix("\ufeff")
