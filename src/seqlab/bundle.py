@@ -115,15 +115,8 @@ class Bundle:
         return self.task.predict_proba(self.model, _check_texts(texts))
 
     def predict(self, texts: list[str]) -> list[dict[str, Any]]:
-        """One {"label", "probabilities"} per text."""
-        probs = self.predict_proba(texts)
-        return [
-            {
-                "label": self.labels[int(row.argmax())],
-                "probabilities": {lab: round(float(p), 6) for lab, p in zip(self.labels, row)},
-            }
-            for row in probs
-        ]
+        """One output per text, shaped by the task (classify: {"label", "probabilities"})."""
+        return self.task.predict(self.model, _check_texts(texts))
 
     def evaluate(self, examples: list[dict], out_dir: Path | None = None) -> dict[str, Any]:
         return self.task.evaluate(self.model, examples, out_dir)

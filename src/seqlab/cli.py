@@ -225,7 +225,7 @@ def cmd_predict(args) -> None:
         print(json.dumps(items[0] if len(items) == 1 else items, ensure_ascii=False))
         return
     for text, out in zip(texts, outputs):
-        print(f"{out['label']}\t{out['probabilities'][out['label']]:.3f}\t{text}")
+        print(bundle.task.format_prediction(text, out))
 
 
 def cmd_compare(args) -> None:

@@ -66,27 +66,34 @@ class SeqlabModule(L.LightningModule):
 
 
 class Throughput(Callback):
-    """Counts real training tokens and time, for tokens/second in the metrics."""
+    """Real training tokens over the wall time of the training batches, data loading between
+    them included and validation excluded: the figure a plain PyTorch loop would report."""
 
     def __init__(self):
         self.tokens = 0
         self.seconds = 0.0
         self.epoch_seconds: list[float] = []
-        self._start = 0.0
-        self._epoch_start = 0.0
-
-    def on_train_epoch_start(self, trainer, pl_module):
-        self._epoch_start = time.perf_counter()
+        self._first = self._last = 0.0
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        self._start = time.perf_counter()
+        if batch_idx == 0:
+            self._first = time.perf_counter()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        self.seconds += time.perf_counter() - self._start
+        self._last = time.perf_counter()
         self.tokens += tokens_in(batch)
 
+    def on_validation_start(self, trainer, pl_module):
+        self._close_epoch()
+
     def on_train_epoch_end(self, trainer, pl_module):
-        self.epoch_seconds.append(time.perf_counter() - self._epoch_start)
+        self._close_epoch()
+
+    def _close_epoch(self):
+        if self._last > self._first:
+            self.epoch_seconds.append(self._last - self._first)
+            self.seconds += self._last - self._first
+            self._first = self._last = 0.0
 
     @property
     def tokens_per_s(self) -> float:

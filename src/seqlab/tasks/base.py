@@ -82,6 +82,14 @@ class Task:
     def update_metrics(self, metrics, model: nn.Module, batch: dict[str, torch.Tensor]) -> None:
         raise NotImplementedError
 
+    def predict(self, model: nn.Module, texts: list[str]) -> list[dict[str, Any]]:
+        """One JSON-able output per input text (what `seqlab predict --json` prints)."""
+        raise NotImplementedError
+
+    def format_prediction(self, text: str, output: dict[str, Any]) -> str:
+        """One line for people (what `seqlab predict` prints)."""
+        raise NotImplementedError
+
     def evaluate(self, model: nn.Module, examples: list, out_dir: Path | None = None) -> dict[str, Any]:
         """Full metrics on a split (and plots into out_dir when given)."""
         raise NotImplementedError

@@ -150,6 +150,19 @@ class ClassifyTask(Task):
             probs[batch["index"].numpy()] = p.numpy()
         return probs
 
+    def predict(self, model: nn.Module, texts: list[str]) -> list[dict[str, Any]]:
+        probs = self.predict_proba(model, texts)
+        return [
+            {
+                "label": self.labels[int(row.argmax())],
+                "probabilities": {lab: round(float(p), 6) for lab, p in zip(self.labels, row)},
+            }
+            for row in probs
+        ]
+
+    def format_prediction(self, text: str, output: dict[str, Any]) -> str:
+        return f"{output['label']}\t{output['probabilities'][output['label']]:.3f}\t{text}"
+
     def evaluate(self, model: nn.Module, examples: list[dict], out_dir: Path | None = None) -> dict[str, Any]:
         probs = self.predict_proba(model, [ex["text"] for ex in examples])
         return classification_metrics(self.labels, [ex["label"] for ex in examples], probs, out_dir)

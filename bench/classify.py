@@ -1,0 +1,63 @@
+"""Classification benchmarks on IMDB and names: one `seqlab train` per family, each in its own
+process (so peak memory is that run's), test metrics recorded in bench/results.jsonl.
+
+    python bench/classify.py imdb linear bow cnn lstm gru
+    python bench/classify.py names gru lstm
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import SHARED_DATA, record, run_measured, seqlab_cmd  # noqa: E402
+
+# The configuration each family is benchmarked with, per dataset (flags of `seqlab train`).
+CONFIGS: dict[str, dict[str, list[str]]] = {
+    "imdb": {
+        "linear": ["--family", "linear", "--features", "tfidf", "--ngram-max", "2", "--nb", "--C", "2"],
+        "linear-unigram": ["--family", "linear", "--features", "tfidf"],
+        "bow": ["--family", "bow", "--bigrams", "--max-length", "1000", "--max-vocab", "50000",
+                "--embed-dim", "64", "--hidden-dim", "64", "--epochs", "6", "--lr", "0.003"],
+        "cnn": ["--family", "cnn", "--max-length", "500", "--embed-dim", "128", "--epochs", "4"],
+        "lstm": ["--family", "lstm", "--bidirectional", "--pooling", "max", "--max-length", "500",
+                 "--epochs", "4"],
+        "gru": ["--family", "gru", "--bidirectional", "--pooling", "max", "--max-length", "500",
+                "--epochs", "4"],
+    },
+    "names": {
+        "gru": ["--family", "gru", "--bidirectional", "--layers", "2", "--hidden-dim", "256",
+                "--embed-dim", "64", "--dropout", "0.3", "--epochs", "20", "--lr", "0.002",
+                "--patience", "4"],
+        "lstm": ["--family", "lstm", "--bidirectional", "--layers", "2", "--hidden-dim", "256",
+                 "--embed-dim", "64", "--dropout", "0.3", "--epochs", "20", "--lr", "0.002",
+                 "--patience", "4"],
+    },
+}
+
+
+def main(dataset: str, families: list[str]) -> None:
+    out_root = Path(tempfile.mkdtemp(prefix=f"seqlab-bench-{dataset}-"))
+    for family in families or list(CONFIGS[dataset]):
+        out = out_root / family
+        args = ["train", "--task", "classify", "--data", dataset, "--data-dir", str(SHARED_DATA),
+                "--seed", "0", "--out", str(out), "--no-progress", *CONFIGS[dataset][family]]
+        wall, rss = run_measured(seqlab_cmd(*args))
+        metrics = json.loads((out / "metrics.json").read_text())
+        test = metrics["test"]
+        record("classify", dataset, family, "test",
+               {"accuracy": test["accuracy"], "macro_f1": test["macro_f1"],
+                "val_accuracy": metrics["validation"]["accuracy"],
+                "train_tokens_per_s": metrics.get("train_tokens_per_s"),
+                "seconds_per_epoch": metrics.get("seconds_per_epoch"),
+                "epochs": metrics.get("epochs"), "n_parameters": metrics.get("n_parameters")},
+               wall_s=wall, peak_rss_mb=rss,
+               command="seqlab " + shlex.join(args).replace(str(out), "OUT").replace(str(SHARED_DATA), "../shared/data"))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2:])

@@ -1,0 +1,117 @@
+"""Training behaviour: same seed -> same metrics, --resume ends where an uninterrupted run
+would, tokenizers fit on train only, bucketed batches."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from seqlab.cli import main
+from seqlab.config import build_config
+from seqlab.data.batching import BucketBatchSampler, pad_sequences
+from seqlab.data.tokenize import TextTokenizer
+from seqlab.errors import SeqlabError
+
+
+def _train(out, *extra):
+    args = ["train", "--data", "demo", "--family", "gru", "--limit", "400", "--embed-dim", "16",
+            "--hidden-dim", "16", "--batch-size", "32", "--seed", "3", "--patience", "0",
+            "--out", str(out), "--no-progress", *extra]
+    assert main(args) == 0
+    return json.loads((out / "metrics.json").read_text())
+
+
+def _weights(out):
+    return load_file(out / "model.safetensors")
+
+
+def test_same_seed_same_result_and_resume_matches(tmp_path):
+    straight = _train(tmp_path / "a", "--epochs", "2")
+    again = _train(tmp_path / "b", "--epochs", "2")
+    assert straight["validation"]["accuracy"] == again["validation"]["accuracy"]
+    for k, v in _weights(tmp_path / "a").items():
+        torch.testing.assert_close(_weights(tmp_path / "b")[k], v, atol=0, rtol=0)
+    # stop after one epoch (as if killed), then resume to two
+    _train(tmp_path / "c", "--epochs", "1")
+    assert (tmp_path / "c" / "checkpoints" / "last.ckpt").is_file()
+    resumed = _train(tmp_path / "c", "--epochs", "2", "--resume")
+    assert resumed["validation"]["accuracy"] == straight["validation"]["accuracy"]
+    for k, v in _weights(tmp_path / "a").items():
+        torch.testing.assert_close(_weights(tmp_path / "c")[k], v)
+
+
+def test_resume_without_checkpoint_is_a_clear_error(tmp_path, capsys):
+    code = main(["train", "--data", "demo", "--family", "bow", "--out", str(tmp_path / "x"),
+                 "--resume", "--no-progress", "--limit", "100"])
+    assert code == 2
+    assert "no checkpoint to resume from" in capsys.readouterr().err
+
+
+def test_tokenizer_fit_on_train_only_and_char_level_unicode():
+    tok = TextTokenizer.fit(["the cat sat", "the dog"], level="word")
+    assert tok.token_to_id("zebra") is None
+    ids = tok.encode("the zebra")
+    assert ids[1] == 1  # <unk>
+    chars = TextTokenizer.fit(["Dvořák", "Łukasz"], level="char", lowercase=False)
+    assert chars.decode(chars.encode("Łuk")) == "Łuk"
+    assert len(chars.encode("ř")) == 1  # one code point, not bytes
+
+
+def test_word_tokenizer_strips_html_breaks_and_keeps_apostrophes():
+    tok = TextTokenizer.fit(["Don't<br />stop"], level="word")
+    assert tok.tokens("Don't<br />stop") == ["don't", "stop"]
+
+
+def test_tokenizer_save_load(tmp_path):
+    tok = TextTokenizer.fit(["a b c", "b c d"], level="word", max_vocab=3)
+    tok.save(tmp_path / "t.json")
+    again = TextTokenizer.load(tmp_path / "t.json")
+    assert again.encode("a b c d") == tok.encode("a b c d") and again.level == "word"
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(SeqlabError, match="bad.json"):
+        TextTokenizer.load(tmp_path / "bad.json")
+
+
+def test_bucket_sampler_groups_lengths_covers_all_and_depends_on_epoch():
+    lengths = [(i * 37) % 100 + 1 for i in range(1000)]
+    sampler = BucketBatchSampler(lengths, 20, seed=1, world_size=1, rank=0)
+    first = list(sampler)
+    assert sorted(i for b in first for i in b) == list(range(1000))
+    spread = sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in first) / len(first)
+    assert spread < 10  # batches hold similar lengths, so padding is small
+    assert list(sampler) == first  # same epoch, same batches
+    sampler.set_epoch(1)
+    assert list(sampler) != first
+
+
+def test_bucket_sampler_shards_evenly_across_ranks():
+    lengths = list(range(1, 106))
+    shards = [list(BucketBatchSampler(lengths, 10, seed=0, rank=r, world_size=2)) for r in (0, 1)]
+    assert len(shards[0]) == len(shards[1]) == 6
+    seen = {i for shard in shards for b in shard for i in b}
+    assert seen == set(range(105))
+
+
+def test_pad_sequences():
+    ids, lengths = pad_sequences([[5, 6, 7], [8]])
+    assert ids.tolist() == [[5, 6, 7], [8, 0, 0]] and lengths.tolist() == [3, 1]
+
+
+def test_config_layers_and_errors(tmp_path):
+    cfg = build_config(data="names", family="cnn", settings={"epochs": 2, "model.filters": 7})
+    assert cfg.data.tokenizer == "char" and cfg.model.dropout == 0.5  # dataset/family defaults
+    assert cfg.train.epochs == 2 and cfg.model.filters == 7
+    yaml_file = tmp_path / "c.yaml"
+    yaml_file.write_text("model:\n  hidden_dim: 77\ntrain:\n  epochs: 9\n")
+    cfg = build_config(family="lstm", config_file=yaml_file, settings={"train.epochs": 4})
+    assert cfg.model.hidden_dim == 77 and cfg.train.epochs == 4  # flags beat the file
+    with pytest.raises(SeqlabError, match="unknown setting"):
+        build_config(settings={"model.hiden_dim": 3})
+    with pytest.raises(SeqlabError, match="cannot read"):
+        build_config(settings={"train.epochs": "many"})
+    (tmp_path / "bad.yaml").write_text("model: [1, 2\n")
+    with pytest.raises(SeqlabError, match="bad.yaml"):
+        build_config(config_file=tmp_path / "bad.yaml")
