@@ -19,8 +19,11 @@ from common import SHARED_DATA, record, run_measured, seqlab_cmd  # noqa: E402
 # The configuration each family is benchmarked with, per dataset (flags of `seqlab train`).
 CONFIGS: dict[str, dict[str, list[str]]] = {
     "imdb": {
-        "linear": ["--family", "linear", "--features", "tfidf", "--ngram-max", "2", "--nb", "--C", "2"],
-        "linear-unigram": ["--family", "linear", "--features", "tfidf"],
+        # NBSVM-style: tf-idf scaled by naive-Bayes log-count ratios, 1-3-grams (helper sweep:
+        # 0.919 vs 0.9075 for plain uni+bigram tf-idf)
+        "linear": ["--family", "linear", "--features", "tfidf", "--ngram-max", "3", "--min-df", "2",
+                   "--nb", "--C", "30"],
+        "linear-bigram": ["--family", "linear", "--features", "tfidf", "--ngram-max", "2", "--C", "10"],
         "bow": ["--family", "bow", "--bigrams", "--max-length", "1000", "--max-vocab", "50000",
                 "--embed-dim", "64", "--hidden-dim", "64", "--epochs", "6", "--lr", "0.003"],
         "cnn": ["--family", "cnn", "--max-length", "500", "--embed-dim", "128", "--epochs", "4"],

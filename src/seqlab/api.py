@@ -80,13 +80,13 @@ def train_config(
 
 def _train_linear(cfg: RunConfig, task, splits: dict[str, list], out: Path) -> Bundle:
     from seqlab.linear import LinearClassifier, LinearConfig
-    from seqlab.tasks.classify import classification_metrics
 
     if cfg.task != "classify":
         raise SeqlabError("the linear family is a classifier: use it with --task classify")
     m = cfg.model
     linear_cfg = LinearConfig(
-        features=m.features, ngram_max=m.ngram_max, nb=m.nb, C=m.C, lowercase=cfg.data.lowercase
+        features=m.features, ngram_max=m.ngram_max, min_df=m.min_df, nb=m.nb, C=m.C,
+        lowercase=cfg.data.lowercase,
     )
     start = time.perf_counter()
     train = splits["train"]
@@ -94,20 +94,16 @@ def _train_linear(cfg: RunConfig, task, splits: dict[str, list], out: Path) -> B
     seconds = time.perf_counter() - start
     task.labels = list(model.labels_)
 
-    def evaluate(examples, out_dir=None):
-        probs = model.predict_proba([ex["text"] for ex in examples])
-        return classification_metrics(task.labels, [ex["label"] for ex in examples], probs, out_dir)
-
     out.mkdir(parents=True, exist_ok=True)
     metrics: dict[str, Any] = {
         "task": cfg.task,
         "family": "linear",
         "n_parameters": count_parameters(model),
         "train_seconds": round(seconds, 2),
-        "validation": evaluate(splits["validation"]),
+        "validation": task.evaluate(model, splits["validation"]),
     }
     if splits.get("test"):
-        metrics["test"] = evaluate(splits["test"], out)
+        metrics["test"] = task.evaluate(model, splits["test"], out)
     save_bundle(out, cfg, task, model, metrics)
     return load_bundle(out)
 
@@ -118,7 +114,9 @@ def evaluation_split(bundle: Bundle, data: str | None, split: str, **data_settin
     source = data or bundle.cfg.data.source
     if source is None:
         raise SeqlabError("no data given: pass --data with a dataset name or a file path")
-    cfg = build_config(task=bundle.cfg.task, data=source, settings=data_settings)
+    # read the tags the model learned (upos/xpos) unless told otherwise
+    settings = {"data.tag_column": bundle.cfg.data.tag_column, **data_settings}
+    cfg = build_config(task=bundle.cfg.task, data=source, settings=settings)
     cfg.train.seed = bundle.cfg.train.seed
     task = make_task(cfg)
     splits = task.load_splits()

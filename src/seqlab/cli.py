@@ -18,7 +18,7 @@ from seqlab.errors import SeqlabError
 SETTING_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--test-data", "data.test_data", str, "a separate test file"),
     ("--data-dir", "data.data_dir", str, "folder with the publishers' files (default $SEQLAB_DATA_DIR)"),
-    ("--format", "data.format", str, "reader: csv, tsv, jsonl, fasttext, folder (default: by extension)"),
+    ("--format", "data.format", str, "reader: csv, tsv, jsonl, fasttext, folder; tag: conllu, tsv (default: by extension)"),
     ("--text-column", "data.text_column", str, "column/field holding the text (default: text)"),
     ("--label-column", "data.label_column", str, "column/field holding the label (default: label)"),
     ("--encoding", "data.encoding", str, "file encoding (default utf-8), e.g. latin-1"),
@@ -29,6 +29,7 @@ SETTING_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--max-vocab", "data.max_vocab", int, "keep the N most frequent tokens"),
     ("--min-freq", "data.min_freq", int, "drop tokens seen fewer times in training"),
     ("--max-length", "data.max_length", int, "tokens kept per example"),
+    ("--tag-column", "data.tag_column", str, "tag: CoNLL-U tags to learn, upos or xpos (default upos)"),
     ("--embed-dim", "model.embed_dim", int, "embedding size"),
     ("--hidden-dim", "model.hidden_dim", int, "hidden size (rnn state, bow MLP)"),
     ("--layers", "model.layers", int, "stacked recurrent layers"),
@@ -39,8 +40,13 @@ SETTING_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--filters", "model.filters", int, "cnn filters per width"),
     ("--bigrams", "model.bigrams", bool, "bow: add hashed bigram features"),
     ("--hash-buckets", "model.hash_buckets", int, "bow: buckets for hashed bigrams"),
+    ("--char-features", "model.char_features", bool, "tag: char CNN features per word (default on)"),
+    ("--char-dim", "model.char_dim", int, "tag: character embedding size"),
+    ("--char-filters", "model.char_filters", int, "tag: char CNN features per word"),
+    ("--word-dropout", "model.word_dropout", float, "tag: share of training words replaced by <unk>"),
     ("--features", "model.features", str, "linear: count, tfidf or binary"),
     ("--ngram-max", "model.ngram_max", int, "linear: longest n-gram"),
+    ("--min-df", "model.min_df", int, "linear: drop n-grams seen in fewer documents"),
     ("--nb", "model.nb", bool, "linear: naive-Bayes feature scaling (NBSVM)"),
     ("--C", "model.C", float, "linear: inverse regularization strength"),
     ("--epochs", "train.epochs", int, "maximum epochs"),
@@ -177,7 +183,8 @@ def cmd_train(args) -> None:
         return
     metrics = bundle.metrics
     split = "test" if "test" in metrics else "validation"
-    summary = {k: metrics[split].get(k) for k in ("accuracy", "macro_f1") if k in metrics[split]}
+    summary = {k: metrics[split].get(k) for k in bundle.task.summary_metrics
+               if isinstance(metrics[split].get(k), float)}
     text = f"wrote {args.out}  ({split}: " + ", ".join(f"{k} {v:.4f}" for k, v in summary.items()) + ")"
     _print(args, {"bundle": args.out, "split": split, "metrics": metrics[split]}, text)
 
@@ -193,8 +200,11 @@ def cmd_test(args) -> None:
     rows = [{"label": name, **{k.replace("-", "_"): v for k, v in per.items()}} for name, per in m["per_class"].items()]
     table = format_table(rows, [("label", "label"), ("precision", "precision"), ("recall", "recall"),
                                 ("f1_score", "F1"), ("support", "support")])
+    # task-specific headline figures (tag: upos_accuracy, unseen_accuracy, chunk_f1)
+    extra = "".join(f"  {k} {v:.4f}" for k, v in m.items()
+                    if (k.endswith("_accuracy") or k == "chunk_f1") and isinstance(v, float))
     text = (f"{result['data']} [{result['split']}]: accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}"
-            f"  ({m['examples']} examples)\n\n{table}")
+            f"{extra}  ({m['examples']} examples)\n\n{table}")
     _print(args, result, text)
 
 

@@ -1,7 +1,7 @@
 """Typed configuration: what data, which model, how to train.
 
-Values come from, in rising priority: the dataclass defaults, the task's and family's
-defaults, a preset or `--config FILE` (YAML), and command-line flags / keyword arguments.
+Values come from, in rising priority: the dataclass defaults, the task's, dataset's and
+family's defaults, a preset or `--config FILE` (YAML), and command-line flags / keyword arguments.
 Every override is addressed as `section.field` (e.g. `model.hidden_dim`), so one small
 function applies them all and reports unknown names clearly.
 """
@@ -32,6 +32,7 @@ class DataConfig:
     max_vocab: int | None = 20000
     min_freq: int = 1
     max_length: int | None = 400  # tokens kept per example (from the start)
+    tag_column: str = "upos"  # tag: which CoNLL-U tags to learn, upos | xpos
 
 
 @dataclass
@@ -48,11 +49,17 @@ class ModelConfig:
     filters: int = 100
     bigrams: bool = False  # bow: add hashed bigram features (fastText style)
     hash_buckets: int = 2**18
+    # tag: a char CNN over each word, appended to its embedding (helps unseen words)
+    char_features: bool = False
+    char_dim: int = 32  # character embedding size
+    char_filters: int = 64  # char CNN output size per word
+    word_dropout: float = 0.0  # share of training words replaced by <unk> (trains its row)
     # linear baseline (scikit-learn)
     features: str = "tfidf"  # count | tfidf | binary
     ngram_max: int = 1
+    min_df: int = 1  # linear: drop n-grams seen in fewer training documents
     nb: bool = False
-    C: float = 1.0
+    C: float = 3.0
 
 
 @dataclass
@@ -172,6 +179,17 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     "imdb": {"data.max_length": 400},
 }
 
+# Settings a task implies unless the user, a dataset or a family sets them. Tagging reads
+# both directions, keeps case (capitals mark proper nouns) and spells out each word.
+TASK_DEFAULTS: dict[str, dict[str, Any]] = {
+    "tag": {
+        "model.bidirectional": True,
+        "data.lowercase": False,
+        "model.char_features": True,
+        "model.word_dropout": 0.05,
+    },
+}
+
 # Settings a family implies unless the user sets them (Kim 2014 used dropout 0.5).
 FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
     "cnn": {"model.dropout": 0.5},
@@ -214,6 +232,10 @@ def build_config(
     cfg = RunConfig()
     source = layered.get("data.source")
     fam = layered.get("model.family", cfg.model.family)
-    implied = {**DATASET_DEFAULTS.get(str(source), {}), **FAMILY_DEFAULTS.get(str(fam), {})}
+    implied = {
+        **TASK_DEFAULTS.get(str(layered["task"]), {}),
+        **DATASET_DEFAULTS.get(str(source), {}),
+        **FAMILY_DEFAULTS.get(str(fam), {}),
+    }
     apply_overrides(cfg, {**implied, **layered})
     return cfg

@@ -21,6 +21,7 @@ DEMO_SETTINGS: dict[str, Any] = {
     "model.embed_dim": 64,
     "model.hidden_dim": 64,
     "data.max_vocab": None,
+    "model.hash_buckets": 4096,  # the corpus has ~100 words: a few thousand bigram rows suffice
 }
 
 

@@ -120,6 +120,13 @@ def _load_names(path: Path) -> dict[str, list[Example]]:
     return stratified_split(examples, (0.8, 0.1, 0.1), seed=NAMES_SPLIT_SEED)
 
 
+def _load_ud_ewt(path: Path, tag_column: str = "upos") -> dict[str, list[dict]]:
+    """{"train", "validation", "test"} sentences {"tokens", "tags", "id"} (UPOS by default)."""
+    from seqlab.data.conllu import read_ud_folder
+
+    return read_ud_folder(path, "en_ewt-ud", tag_column=tag_column)
+
+
 def as_generate(dataset: dict[str, list[Example]]) -> dict[str, list[dict[str, str]]]:
     """Classify-shaped {"text", "label"} -> generate-shaped {"condition": label, "text"}."""
     return {
@@ -181,13 +188,14 @@ DATASETS: dict[str, DatasetSpec] = {
     ),
     "ud-ewt": DatasetSpec(
         name="ud-ewt",
-        description="UD English Web Treebank (UPOS tagging), CoNLL-U; resolve only for now",
+        description="UD English Web Treebank (UPOS tagging), CoNLL-U, about 12.5k/2k/2k sentences",
         # The main branch moves, so there is no fixed checksum to publish.
         files=tuple(
             RemoteFile(_UD_EWT + f"en_ewt-ud-{split}.conllu", f"en_ewt-ud-{split}.conllu", None)
             for split in ("train", "dev", "test")
         ),
         local_names=("ud_english_ewt", "ud-ewt", "UD_English-EWT"),
+        loader=_load_ud_ewt,
     ),
 }
 

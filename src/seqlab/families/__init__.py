@@ -48,5 +48,8 @@ def resolve_family(cfg: ModelConfig) -> str:
     return key
 
 
-def build_encoder(vocab_size: int, cfg: ModelConfig, *, causal: bool = False) -> nn.Module:
-    return FAMILIES[resolve_family(cfg)](vocab_size, cfg, causal=causal)
+def build_encoder(
+    vocab_size: int, cfg: ModelConfig, *, causal: bool = False, extra_dim: int = 0
+) -> nn.Module:
+    """`extra_dim`: size of per-step features the task feeds beside the ids (base.embed)."""
+    return FAMILIES[resolve_family(cfg)](vocab_size, cfg, causal=causal, extra_dim=extra_dim)

@@ -3,6 +3,10 @@
 A family is an encoder: `(token ids (B, T), lengths (B,)) -> Encoded`, with per-step states
 for many-to-many tasks and a sequence summary for many-to-one tasks. Tasks put their heads on
 top; nothing outside a family knows which family it is.
+
+A task may feed per-step features of its own beside the token ids (the tagger's character
+features of each word): built with `extra_dim=X`, a family reads `extra` (B, T, X) appended
+to its token embeddings via `embed` below. With extra_dim=0 (the default) nothing changes.
 """
 
 from __future__ import annotations
@@ -44,6 +48,13 @@ def last_step(states: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """The state at each sequence's last real step: (B, T, D) -> (B, D)."""
     index = (lengths - 1).clamp(min=0)[:, None, None].expand(-1, 1, states.size(-1))
     return states.gather(1, index).squeeze(1)
+
+
+def embed(embedding: nn.Module, ids: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
+    """Token embeddings, with the task's per-step features appended when given:
+    ids (B, T), extra (B, T, X) -> (B, T, E + X)."""
+    x = embedding(ids)
+    return x if extra is None else torch.cat([x, extra.to(x.dtype)], dim=-1)
 
 
 def make_embedding(vocab_size: int, dim: int) -> nn.Embedding:

@@ -13,14 +13,14 @@ from torch import nn
 from torch.nn import functional as F
 
 from seqlab.config import ModelConfig
-from seqlab.families.base import Encoded, keras_init, length_mask
+from seqlab.families.base import Encoded, keras_init, length_mask, masked_mean
 
 _BIGRAM_PRIME = 1_000_003
 CAUSAL_CONTEXT = 8
 
 
 class BagOfWords(nn.Module):
-    def __init__(self, vocab_size: int, cfg: ModelConfig, *, causal: bool = False):
+    def __init__(self, vocab_size: int, cfg: ModelConfig, *, causal: bool = False, extra_dim: int = 0):
         super().__init__()
         self.vocab_size = vocab_size
         self.buckets = cfg.hash_buckets if cfg.bigrams else 0
@@ -28,7 +28,7 @@ class BagOfWords(nn.Module):
         # EmbeddingBag averages without materializing (B, T, E); pad (id 0) is left out of the mean
         self.bag = nn.EmbeddingBag(vocab_size + self.buckets, cfg.embed_dim, mode="mean", padding_idx=0)
         self.mlp = nn.Sequential(
-            nn.Linear(cfg.embed_dim, cfg.hidden_dim), nn.ReLU(), nn.Dropout(cfg.dropout)
+            nn.Linear(cfg.embed_dim + extra_dim, cfg.hidden_dim), nn.ReLU(), nn.Dropout(cfg.dropout)
         )
         self.state_dim = self.summary_dim = cfg.hidden_dim
         keras_init(self)
@@ -38,9 +38,11 @@ class BagOfWords(nn.Module):
         hashed = (ids[:, :-1] * _BIGRAM_PRIME + ids[:, 1:]) % self.buckets + self.vocab_size
         return hashed.masked_fill(~mask[:, 1:], 0)
 
-    def forward(self, ids: torch.Tensor, lengths: torch.Tensor, state=None) -> Encoded:
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor, state=None, extra=None) -> Encoded:
         mask = length_mask(lengths, ids.size(1))  # (B, T)
         emb = F.embedding(ids, self.bag.weight, padding_idx=0)  # (B, T, E); pad rows are zero
+        if extra is not None:  # the task's per-token features stay per token: (B, T, E + X)
+            emb = torch.cat([emb, extra.to(emb.dtype)], dim=-1)
         if self.causal:
             # mean of the last CAUSAL_CONTEXT embeddings up to and including step t
             csum = emb.cumsum(dim=1)
@@ -51,5 +53,8 @@ class BagOfWords(nn.Module):
         bag_ids = ids
         if self.buckets and ids.size(1) > 1:
             bag_ids = torch.cat([ids, self._bigram_ids(ids, mask)], dim=1)  # (B, 2T-1)
-        summary = self.mlp(self.bag(bag_ids))  # (B, H)
+        bag = self.bag(bag_ids)  # (B, E)
+        if extra is not None:
+            bag = torch.cat([bag, masked_mean(extra.to(bag.dtype), mask)], dim=-1)  # (B, E + X)
+        summary = self.mlp(bag)  # (B, H)
         return Encoded(self.mlp(emb), summary, mask)

@@ -14,16 +14,24 @@ from torch import nn
 from torch.nn import functional as F
 
 from seqlab.config import ModelConfig
-from seqlab.families.base import Encoded, keras_init, length_mask, make_embedding, masked_max
+from seqlab.families.base import (
+    Encoded,
+    embed,
+    keras_init,
+    length_mask,
+    make_embedding,
+    masked_max,
+)
 
 
 class ConvEncoder(nn.Module):
-    def __init__(self, vocab_size: int, cfg: ModelConfig, *, causal: bool = False):
+    def __init__(self, vocab_size: int, cfg: ModelConfig, *, causal: bool = False, extra_dim: int = 0):
         super().__init__()
         self.causal = causal
         self.embedding = make_embedding(vocab_size, cfg.embed_dim)
         self.kernel_sizes = list(cfg.kernel_sizes)
-        self.convs = nn.ModuleList(nn.Conv1d(cfg.embed_dim, cfg.filters, k) for k in self.kernel_sizes)
+        in_dim = cfg.embed_dim + extra_dim
+        self.convs = nn.ModuleList(nn.Conv1d(in_dim, cfg.filters, k) for k in self.kernel_sizes)
         self.dropout = nn.Dropout(cfg.dropout)
         self.state_dim = self.summary_dim = cfg.filters * len(self.kernel_sizes)
         keras_init(self)
@@ -31,9 +39,9 @@ class ConvEncoder(nn.Module):
     def _padding(self, k: int) -> tuple[int, int]:
         return (k - 1, 0) if self.causal else ((k - 1) // 2, k // 2)
 
-    def forward(self, ids: torch.Tensor, lengths: torch.Tensor, state=None) -> Encoded:
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor, state=None, extra=None) -> Encoded:
         mask = length_mask(lengths, ids.size(1))  # (B, T)
-        x = self.embedding(ids).transpose(1, 2)  # (B, E, T)
+        x = embed(self.embedding, ids, extra).transpose(1, 2)  # (B, E [+ X], T)
         feats = [F.relu(conv(F.pad(x, self._padding(k)))) for k, conv in zip(self.kernel_sizes, self.convs)]
         states = torch.cat(feats, dim=1).transpose(1, 2)  # (B, T, F * n_widths)
         summary = self.dropout(masked_max(states, mask))  # (B, F * n_widths)

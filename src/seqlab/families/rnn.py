@@ -16,6 +16,7 @@ from seqlab.config import ModelConfig
 from seqlab.errors import SeqlabError
 from seqlab.families.base import (
     Encoded,
+    embed,
     keras_init,
     last_step,
     length_mask,
@@ -38,7 +39,7 @@ def reverse_within_length(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tenso
 
 
 class RecurrentEncoder(nn.Module):
-    def __init__(self, vocab_size: int, cfg: ModelConfig, *, causal: bool = False):
+    def __init__(self, vocab_size: int, cfg: ModelConfig, *, causal: bool = False, extra_dim: int = 0):
         super().__init__()
         if cfg.cell not in CELLS:
             raise SeqlabError(f"unknown cell {cfg.cell!r}; choose one of: {', '.join(CELLS)}")
@@ -51,15 +52,16 @@ class RecurrentEncoder(nn.Module):
         self.embedding = make_embedding(vocab_size, cfg.embed_dim)
         self.dropout = nn.Dropout(cfg.dropout)
         cell = CELLS[cfg.cell]
+        in_dim = cfg.embed_dim + extra_dim
         if self.bidirectional:
             # one single-layer module per layer and direction, so layer l+1 reads both
             # directions of layer l
-            dims = [cfg.embed_dim] + [2 * cfg.hidden_dim] * (cfg.layers - 1)
+            dims = [in_dim] + [2 * cfg.hidden_dim] * (cfg.layers - 1)
             self.forward_layers = nn.ModuleList(cell(d, cfg.hidden_dim, batch_first=True) for d in dims)
             self.backward_layers = nn.ModuleList(cell(d, cfg.hidden_dim, batch_first=True) for d in dims)
         else:
             self.rnn = cell(
-                cfg.embed_dim,
+                in_dim,
                 cfg.hidden_dim,
                 num_layers=cfg.layers,
                 batch_first=True,
@@ -77,9 +79,9 @@ class RecurrentEncoder(nn.Module):
             x = torch.cat([out_f, reverse_within_length(out_b, lengths)], dim=-1)  # (B, T, 2H)
         return x
 
-    def forward(self, ids: torch.Tensor, lengths: torch.Tensor, state=None) -> Encoded:
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor, state=None, extra=None) -> Encoded:
         mask = length_mask(lengths, ids.size(1))  # (B, T)
-        x = self.dropout(self.embedding(ids))  # (B, T, E)
+        x = self.dropout(embed(self.embedding, ids, extra))  # (B, T, E [+ X])
         if self.bidirectional:
             states, final = self._run_bidirectional(x, lengths), None
         else:

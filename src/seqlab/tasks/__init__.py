@@ -6,9 +6,11 @@ from seqlab.config import RunConfig
 from seqlab.errors import SeqlabError
 from seqlab.tasks.base import Task
 from seqlab.tasks.classify import ClassifyTask
+from seqlab.tasks.tag import TagTask
 
 TASKS: dict[str, type[Task]] = {
     "classify": ClassifyTask,
+    "tag": TagTask,
 }
 
 

@@ -37,6 +37,7 @@ class Task:
 
     name = "task"
     monitor = ("val_loss", "min")  # metric for checkpointing / early stopping
+    summary_metrics: tuple[str, ...] = ("accuracy", "macro_f1")  # what `seqlab train` prints
 
     def __init__(self, cfg: RunConfig):
         self.cfg = cfg

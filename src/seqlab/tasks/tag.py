@@ -1,0 +1,397 @@
+"""many-to-many, synchronized: one tag per input word (part-of-speech tagging, BIO chunks).
+
+Examples: {"tokens": [...], "tags": [...], "id": ...} from CoNLL-U, two-column token<TAB>tag
+files or the `ud-ewt` dataset. Words come already tokenized, so the vocabulary maps whole
+words (a `tokenizers` WordLevel model with no pre-tokenizer; `predict` splits text on
+whitespace). Model: optional char CNN per word (its output appended to the word embedding,
+see families/base.embed) -> family encoder per-step states -> linear layer per step.
+Metrics: token accuracy (`upos_accuracy` / `xpos_accuracy` as well), accuracy on words outside
+the training vocabulary, per-tag precision/recall/F1, confusion matrix, BIO chunk F1.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from seqlab.config import ModelConfig, RunConfig
+from seqlab.data.batching import pad_sequences
+from seqlab.data.tokenize import PAD_ID, SPECIAL_TOKENS, UNK, UNK_ID, TextTokenizer
+from seqlab.errors import SeqlabError
+from seqlab.families import build_encoder
+from seqlab.families.base import keras_init, make_embedding, masked_max
+from seqlab.tasks.base import Task, limit_examples
+
+IGNORE = -100  # tag id of pad steps (and of tags unseen in training): left out of loss/metrics
+TAG_DATASETS = ("ud-ewt",)
+MAX_WORD_CHARS = 20  # longer words keep their first and last 10 characters (prefix + suffix)
+CHAR_MIN_COUNT = 2  # rarer characters map to <unk>, so its embedding row gets trained
+MAX_CHARS = 1000
+CHAR_WIDTH = 3  # char CNN filter width (Ma & Hovy 2016)
+
+
+# -- model -----------------------------------------------------------------------------------
+class CharCNN(nn.Module):
+    """Spell out each word: char embeddings -> same-padded 1D conv -> max over its characters.
+
+    (B, T, L) char ids -> (B, T, F), zero at pad words. Only real words are convolved. The pad
+    char embedding is zero, as is the convolution's own padding, and the max covers real
+    characters only, so a word's features do not depend on how long the batch's longest is.
+    """
+
+    def __init__(self, n_chars: int, dim: int, filters: int):
+        super().__init__()
+        self.embedding = make_embedding(n_chars, dim)
+        self.conv = nn.Conv1d(dim, filters, CHAR_WIDTH, padding=CHAR_WIDTH // 2)
+        self.out_dim = filters
+        keras_init(self)
+
+    def forward(self, chars: torch.Tensor) -> torch.Tensor:
+        words = chars[..., 0] != PAD_ID  # (B, T): real words have at least one character
+        spelled = chars[words]  # (N, L)
+        h = self.conv(self.embedding(spelled).transpose(1, 2)).transpose(1, 2)  # (N, L, F)
+        feats = F.relu(masked_max(h, spelled != PAD_ID))  # (N, F)
+        out = feats.new_zeros(*chars.shape[:2], self.out_dim)  # (B, T, F)
+        out[words] = feats
+        return out
+
+
+class Tagger(nn.Module):
+    """Word (+ char) features -> family encoder states (B, T, D) -> tag scores (B, T, n_tags)."""
+
+    def __init__(self, vocab_size: int, n_tags: int, n_chars: int, cfg: ModelConfig):
+        super().__init__()
+        self.chars = CharCNN(n_chars, cfg.char_dim, cfg.char_filters) if cfg.char_features else None
+        extra = self.chars.out_dim if self.chars is not None else 0
+        self.encoder = build_encoder(vocab_size, cfg, extra_dim=extra)
+        self.head = nn.Linear(self.encoder.state_dim, n_tags)
+        self.word_dropout = cfg.word_dropout
+
+    def forward(
+        self, ids: torch.Tensor, lengths: torch.Tensor, chars: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        if self.training and self.word_dropout > 0:
+            # words the model will meet unseen are <unk>: train that row on a share of words
+            drop = torch.rand(ids.shape, device=ids.device) < self.word_dropout
+            ids = ids.masked_fill(drop & (ids != PAD_ID), UNK_ID)
+        extra = None
+        if self.chars is not None:
+            if chars is None:
+                raise ValueError("this tagger reads characters: pass chars (B, T, L)")
+            extra = self.chars(chars)  # (B, T, F)
+        return self.head(self.encoder(ids, lengths, extra=extra).states)  # (B, T, n_tags)
+
+
+# -- vocabularies ----------------------------------------------------------------------------
+def fit_word_tokenizer(
+    words: Iterable[str], *, lowercase: bool, max_vocab: int | None, min_freq: int
+) -> TextTokenizer:
+    """A WordLevel vocabulary of whole words: no pre-tokenizer, since the words are given
+    (UD's "n't", "U.S." or "2 1/2" stay one token each). Saved as the library's own JSON."""
+    from tokenizers import Tokenizer, models, normalizers, trainers
+
+    tok = Tokenizer(models.WordLevel(unk_token=UNK))
+    steps = [normalizers.NFC()] + ([normalizers.Lowercase()] if lowercase else [])
+    tok.normalizer = normalizers.Sequence(steps)
+    trainer = trainers.WordLevelTrainer(
+        vocab_size=(max_vocab + len(SPECIAL_TOKENS)) if max_vocab else 10**9,
+        min_frequency=min_freq,
+        special_tokens=SPECIAL_TOKENS,
+        show_progress=False,
+    )
+    tok.train_from_iterator(words, trainer)
+    if tok.get_vocab_size() <= len(SPECIAL_TOKENS):
+        raise SeqlabError("the training sentences are empty: no word to build a vocabulary from")
+    return TextTokenizer(tok, "word")
+
+
+def spell(word: str, index: dict[str, int]) -> list[int]:
+    """A word's character ids (unknown characters -> <unk>), prefix + suffix of long words."""
+    if len(word) > MAX_WORD_CHARS:
+        half = MAX_WORD_CHARS // 2
+        word = word[:half] + word[-half:]
+    return [index.get(c, UNK_ID) for c in word]
+
+
+def bio_chunks(tags: list[str]) -> set[tuple[int, int, str]]:
+    """(start, end, type) spans of BIO tags; an I-X not continuing an X chunk starts one
+    (as conlleval does)."""
+    chunks: set[tuple[int, int, str]] = set()
+    start, kind = None, None
+    for i, tag in enumerate([*tags, "O"]):
+        prefix, _, label = tag.partition("-")
+        continues = prefix == "I" and label == kind
+        if start is not None and not continues:
+            chunks.add((start, i, kind))
+            start, kind = None, None
+        if prefix == "B" or (prefix == "I" and not continues):
+            start, kind = i, label
+    return chunks
+
+
+def is_bio(labels: list[str]) -> bool:
+    return any(t.startswith("B-") for t in labels) and all(
+        t == "O" or t.startswith(("B-", "I-")) for t in labels
+    )
+
+
+# -- the task --------------------------------------------------------------------------------
+class TagTask(Task):
+    name = "tag"
+    monitor = ("val_accuracy", "max")
+
+    def __init__(self, cfg: RunConfig):
+        super().__init__(cfg)
+        self.tokenizer: TextTokenizer | None = None
+        self.labels: list[str] = []
+        self.chars: list[str] = []
+        # which tags these are: names the headline metric (upos_accuracy); None for tag files
+        self.tag_set: str | None = cfg.data.tag_column
+
+    @property
+    def summary_metrics(self) -> tuple[str, ...]:
+        head = (f"{self.tag_set}_accuracy",) if self.tag_set else ("accuracy",)
+        return (*head, "unseen_accuracy", "macro_f1", *(("chunk_f1",) if is_bio(self.labels) else ()))
+
+    # -- data ----------------------------------------------------------------------------
+    def _read(self, path: str) -> dict[str, list[dict]]:
+        from seqlab.data.conllu import read_tagging, read_ud_folder
+
+        d = self.cfg.data
+        p = Path(path)
+        if p.is_dir():  # a UD treebank folder: <prefix>-{train,dev,test}.conllu(.gz)
+            found = sorted(p.glob("*-train.conllu*"))
+            if not found:
+                raise SeqlabError(f"{p}: no *-train.conllu(.gz) in this folder; give a file")
+            prefix = found[0].name.split(".conllu")[0].removesuffix("-train")
+            return read_ud_folder(p, prefix, tag_column=d.tag_column, encoding=d.encoding)
+        return {"train": read_tagging(p, fmt=d.format, tag_column=d.tag_column, encoding=d.encoding)}
+
+    def load_splits(self) -> dict[str, list[dict]]:
+        from seqlab.data.conllu import guess_tag_format
+        from seqlab.data.datasets import DATASETS, get_spec, resolve
+        from seqlab.data.splits import carve_validation
+
+        d = self.cfg.data
+        if not d.source:
+            raise SeqlabError("no data given: pass --data ud-ewt, a .conllu file or a token<TAB>tag file")
+        if d.source in TAG_DATASETS:
+            splits = get_spec(d.source).loader(resolve(d.source, d.data_dir), tag_column=d.tag_column)
+        elif Path(d.source).exists():
+            splits = self._read(d.source)
+            if not Path(d.source).is_dir() and (d.format or guess_tag_format(d.source)) != "conllu":
+                self.tag_set = None  # a token<TAB>tag file: its tags are whatever it holds
+        elif d.source in DATASETS or d.source == "demo":
+            raise SeqlabError(
+                f"{d.source} is not a tagging dataset; tagging datasets: {', '.join(TAG_DATASETS)} "
+                "(or a .conllu / token<TAB>tag file)"
+            )
+        else:
+            raise SeqlabError(
+                f"{d.source}: no such file or folder, and not a tagging dataset ({', '.join(TAG_DATASETS)})"
+            )
+        if d.test_data:
+            splits["test"] = [ex for part in self._read(d.test_data).values() for ex in part]
+        if "validation" not in splits:
+            splits["train"], splits["validation"] = carve_validation(
+                splits["train"], d.validation_fraction, seed=self.cfg.train.seed, key=None
+            )
+        return limit_examples(splits, d.limit, self.cfg.train.seed)
+
+    def fit_vocab(self, train: list[dict]) -> None:
+        d = self.cfg.data
+        self.tokenizer = fit_word_tokenizer(
+            (w for ex in train for w in ex["tokens"]),
+            lowercase=d.lowercase,
+            max_vocab=d.max_vocab,
+            min_freq=d.min_freq,
+        )
+        self.labels = sorted({t for ex in train for t in ex["tags"]})
+        if len(self.labels) < 2:
+            raise SeqlabError(f"the training data has only one tag ({self.labels}); need at least two")
+        counts = Counter(c for ex in train for w in ex["tokens"] for c in w)
+        self.chars = [c for c, n in counts.most_common(MAX_CHARS) if n >= CHAR_MIN_COUNT]
+
+    def encode(self, examples: list[dict], *, truncate: bool = True) -> list[dict]:
+        """Sentences -> items {"ids", "tags", "chars", "index"}. Training cuts sentences to
+        --max-length; inference (`truncate=False`) keeps every word so each gets a tag."""
+        tag_index = {t: i for i, t in enumerate(self.labels)}
+        char_index = {c: i + len(SPECIAL_TOKENS) for i, c in enumerate(self.chars)}
+        words = [list(ex["tokens"]) for ex in examples]
+        for i, ws in enumerate(words):
+            if not ws:
+                raise SeqlabError(f"sentence {examples[i].get('id', i + 1)}: has no tokens")
+        encoded = self.tokenizer.tokenizer.encode_batch(words, is_pretokenized=True)
+        cut = self.cfg.data.max_length if truncate else None
+        items = []
+        for i, (ex, ws, enc) in enumerate(zip(examples, words, encoded)):
+            tags = ex.get("tags")
+            if tags is not None and len(tags) != len(ws):
+                raise SeqlabError(
+                    f"sentence {ex.get('id', i + 1)}: {len(ws)} tokens but {len(tags)} tags; "
+                    "give one tag per token"
+                )
+            item = {"ids": enc.ids[:cut], "index": i}
+            if tags is not None:
+                item["tags"] = [tag_index.get(t, IGNORE) for t in tags[:cut]]
+            if self.cfg.model.char_features:
+                item["chars"] = [spell(w, char_index) for w in ws[:cut]]
+            items.append(item)
+        return items
+
+    def collate(self, items: list[dict]) -> dict[str, torch.Tensor]:
+        ids, lengths = pad_sequences([it["ids"] for it in items])  # (B, T), (B,)
+        tags = np.full(ids.shape, IGNORE, dtype=np.int64)  # (B, T)
+        for row, it in enumerate(items):
+            if "tags" in it:
+                tags[row, : len(it["tags"])] = it["tags"]
+        batch = {
+            "ids": ids,
+            "lengths": lengths,
+            "tags": torch.from_numpy(tags),
+            "index": torch.tensor([it["index"] for it in items]),
+        }
+        if "chars" in items[0]:
+            longest = max(len(w) for it in items for w in it["chars"])
+            chars = np.zeros((*ids.shape, longest), dtype=np.int64)  # (B, T, L)
+            for row, it in enumerate(items):
+                for col, word in enumerate(it["chars"]):
+                    chars[row, col, : len(word)] = word
+            batch["chars"] = torch.from_numpy(chars)
+        return batch
+
+    # -- model ---------------------------------------------------------------------------
+    def build_model(self) -> nn.Module:
+        n_chars = len(SPECIAL_TOKENS) + len(self.chars)
+        return Tagger(self.tokenizer.vocab_size, len(self.labels), n_chars, self.cfg.model)
+
+    @staticmethod
+    def _scores(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return model(batch["ids"], batch["lengths"], batch.get("chars"))  # (B, T, n_tags)
+
+    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        scores = self._scores(model, batch)
+        return F.cross_entropy(scores.flatten(0, 1), batch["tags"].flatten(), ignore_index=IGNORE)
+
+    def make_metrics(self):
+        from torchmetrics import MetricCollection
+        from torchmetrics.classification import MulticlassAccuracy
+
+        # token accuracy over real words: pads carry IGNORE
+        return MetricCollection(
+            {"accuracy": MulticlassAccuracy(len(self.labels), average="micro", ignore_index=IGNORE)}
+        )
+
+    def update_metrics(self, metrics, model: nn.Module, batch: dict[str, torch.Tensor]) -> None:
+        metrics.update(self._scores(model, batch).flatten(0, 1), batch["tags"].flatten())
+
+    # -- inference -----------------------------------------------------------------------
+    @torch.no_grad()
+    def predict_ids(self, model: nn.Module, sentences: list[list[str]], batch_size: int = 256):
+        """Tag ids per sentence, and which words are outside the vocabulary (<unk>)."""
+        model.eval()
+        items = self.encode([{"tokens": s} for s in sentences], truncate=False)
+        tags: list[list[int]] = [[] for _ in sentences]
+        for batch in self.loader(items, shuffle=False, batch_size=batch_size, shard=False):
+            best = self._scores(model, batch).argmax(dim=-1)  # (B, T)
+            for row, n, i in zip(best.tolist(), batch["lengths"].tolist(), batch["index"].tolist()):
+                tags[i] = row[:n]
+        unseen = [[w == UNK_ID for w in it["ids"]] for it in items]
+        return tags, unseen
+
+    def predict(self, model: nn.Module, texts: list[str]) -> list[dict[str, Any]]:
+        sentences = [text.split() for text in texts]
+        tags, _ = self.predict_ids(model, sentences)
+        return [
+            {"tokens": s, "tags": [self.labels[t] for t in row]} for s, row in zip(sentences, tags)
+        ]
+
+    def format_prediction(self, text: str, output: dict[str, Any]) -> str:
+        return " ".join(f"{w}/{t}" for w, t in zip(output["tokens"], output["tags"]))
+
+    def evaluate(self, model: nn.Module, examples: list[dict], out_dir: Path | None = None) -> dict[str, Any]:
+        pred, unseen = self.predict_ids(model, [ex["tokens"] for ex in examples])
+        gold = [ex["tags"] for ex in examples]
+        for ex, g, p in zip(examples, gold, pred):
+            if len(g) != len(p):
+                raise SeqlabError(f"sentence {ex.get('id', '?')}: {len(p)} tokens but {len(g)} tags")
+        return tagging_metrics(self.labels, gold, pred, unseen, self.tag_set, out_dir)
+
+    # -- persistence ---------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        return {"labels": self.labels, "chars": self.chars, "tag_set": self.tag_set}
+
+    def save_vocab(self, directory: Path) -> None:
+        self.tokenizer.save(directory / "tokenizer.json")
+
+    def load_vocab(self, directory: Path, state: dict[str, Any]) -> None:
+        self.tokenizer = TextTokenizer.load(directory / "tokenizer.json")
+        self.labels = list(state["labels"])
+        self.chars = list(state.get("chars", []))
+        self.tag_set = state.get("tag_set")
+
+
+def tagging_metrics(
+    labels: list[str],
+    gold: list[list[str]],
+    pred: list[list[int]],
+    unseen: list[list[bool]],
+    tag_set: str | None = None,
+    out_dir: Path | None = None,
+) -> dict[str, Any]:
+    """Token accuracy (overall, on unseen words), per-tag P/R/F1, confusion, BIO chunk F1.
+    Gold tags never seen in training count as errors and are reported."""
+    from sklearn.metrics import classification_report, confusion_matrix, f1_score
+
+    index = {t: i for i, t in enumerate(labels)}
+    y_true = np.array([index.get(t, -1) for sent in gold for t in sent])
+    y_pred = np.array([t for sent in pred for t in sent])
+    new = np.array([u for sent in unseen for u in sent], dtype=bool)
+    right = y_true == y_pred
+    all_ids = list(range(len(labels)))
+    report = classification_report(
+        y_true, y_pred, labels=all_ids, target_names=labels, output_dict=True, zero_division=0
+    )
+    matrix = confusion_matrix(y_true, y_pred, labels=all_ids)
+    accuracy = float(right.mean()) if len(right) else 0.0
+    metrics: dict[str, Any] = {"accuracy": accuracy}
+    if tag_set:
+        metrics[f"{tag_set}_accuracy"] = accuracy
+    metrics |= {
+        "unseen_accuracy": float(right[new].mean()) if new.any() else None,
+        "unseen_tokens": int(new.sum()),
+        "tokens": int(len(y_true)),
+        "examples": len(gold),
+        "macro_f1": float(f1_score(y_true, y_pred, labels=all_ids, average="macro", zero_division=0)),
+        "unknown_gold_tags": sorted({t for sent in gold for t in sent if t not in index}),
+    }
+    if is_bio(labels):
+        named = [[labels[t] for t in sent] for sent in pred]
+        g_chunks = [bio_chunks(s) for s in gold]
+        p_chunks = [bio_chunks(s) for s in named]
+        hits = sum(len(g & p) for g, p in zip(g_chunks, p_chunks))
+        n_gold, n_pred = sum(map(len, g_chunks)), sum(map(len, p_chunks))
+        precision = hits / n_pred if n_pred else 0.0
+        recall = hits / n_gold if n_gold else 0.0
+        metrics |= {
+            "chunk_precision": precision,
+            "chunk_recall": recall,
+            "chunk_f1": 2 * precision * recall / (precision + recall) if hits else 0.0,
+        }
+    metrics["per_class"] = {
+        name: {k: round(float(report[name][k]), 4) for k in ("precision", "recall", "f1-score", "support")}
+        for name in labels
+    }
+    metrics["confusion_matrix"] = matrix.tolist()
+    if out_dir is not None:
+        from seqlab.report import plot_confusion
+
+        plot_confusion(matrix, labels, Path(out_dir) / "confusion.png")
+    return metrics

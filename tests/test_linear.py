@@ -1,0 +1,208 @@
+"""Linear bag-of-words baselines: learning, NB scaling, tokenization, save/load without pickle."""
+
+import json
+import random
+
+import numpy as np
+import pytest
+
+from seqlab.errors import SeqlabError
+from seqlab.linear import (
+    JSON_NAME,
+    WEIGHTS_NAME,
+    LinearClassifier,
+    LinearConfig,
+    tokenize,
+)
+
+GOOD = ["good", "great", "wonderful", "brilliant", "moving", "fun"]
+BAD = ["bad", "awful", "boring", "dull", "terrible", "weak"]
+FILLER = ["the", "movie", "film", "plot", "was", "a", "i", "it", "and", "acting", "really"]
+
+
+def _reviews(n: int, seed: int, labels=("pos", "neg")):
+    rng = random.Random(seed)
+    words = {"pos": GOOD, "neg": BAD, "meh": ["okay", "fine", "average", "mixed"]}
+    texts, ys = [], []
+    for i in range(n):
+        label = labels[i % len(labels)]
+        tokens = rng.sample(FILLER, 5) + rng.sample(words[label], 2)
+        rng.shuffle(tokens)
+        texts.append(" ".join(tokens))
+        ys.append(label)
+    return texts, ys
+
+
+@pytest.fixture(scope="module")
+def data():
+    return _reviews(120, seed=0), _reviews(60, seed=1)
+
+
+def test_tokenize_breaks_apostrophes_and_single_letters():
+    text = "I <br />liked it.<br/><BR>A film, don't miss it!"
+    assert tokenize(text) == ["i", "liked", "it", "a", "film", "don't", "miss", "it"]
+    assert tokenize("A b", lowercase=False) == ["A", "b"]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"features": "count"},
+        {"features": "binary"},
+        {"ngram_max": 2, "C": 10.0},
+        {"features": "binary", "nb": True},
+        {"features": "tfidf", "nb": True, "ngram_max": 2},
+    ],
+)
+def test_fit_predict_learns(data, options):
+    (x_train, y_train), (x_test, y_test) = data
+    model = LinearClassifier(**options)
+    assert model.fit(x_train, y_train) is model
+    assert model.labels_ == ["neg", "pos"]
+    probs = model.predict_proba(x_test)
+    assert probs.shape == (len(x_test), 2)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0)
+    predictions = model.predict(x_test)
+    assert set(predictions) <= {"neg", "pos"}
+    assert model.score(x_test, y_test) >= 0.9
+    assert model.n_parameters_ == model.coef_.size + model.intercept_.size
+    assert model.coef_.shape == (1, len(model.vocabulary_))
+
+
+def test_config_fields_and_defaults():
+    config = LinearConfig()
+    assert config.ngram_max == 1 and config.features == "tfidf" and not config.nb
+    model = LinearClassifier(config, ngram_max=2)
+    assert model.config.ngram_max == 2 and config.ngram_max == 1
+
+
+def test_multiclass_softmax_and_one_vs_rest_nb(tmp_path):
+    (x_train, y_train) = _reviews(150, seed=2, labels=("pos", "neg", "meh"))
+    (x_test, y_test) = _reviews(60, seed=3, labels=("pos", "neg", "meh"))
+    for nb in (False, True):
+        model = LinearClassifier(features="binary", nb=nb).fit(x_train, y_train)
+        assert model.labels_ == ["meh", "neg", "pos"]
+        assert model.coef_.shape[0] == 3
+        probs = model.predict_proba(x_test)
+        np.testing.assert_allclose(probs.sum(axis=1), 1.0)
+        assert model.score(x_test, y_test) >= 0.9
+        loaded = LinearClassifier.load(model.save(tmp_path / f"nb{nb}"))
+        np.testing.assert_allclose(loaded.predict_proba(x_test), probs, atol=1e-6)
+
+
+def test_nb_ratio_is_the_log_count_ratio():
+    texts = ["good good film", "good plot", "bad film", "bad bad plot"]
+    model = LinearClassifier(features="binary", nb=True).fit(texts, ["pos", "pos", "neg", "neg"])
+    vocab = model.vocabulary_
+    # binarized counts in pos: good 2, film 1, plot 1 (+1 each, incl. bad: 1) -> |p| = 9
+    # in neg: bad 2, film 1, plot 1 (+1 each, incl. good: 1) -> |q| = 9
+    r = model.nb_ratio_[0]
+    assert r[vocab["good"]] == pytest.approx(np.log(3 / 1), rel=1e-6)
+    assert r[vocab["bad"]] == pytest.approx(np.log(1 / 3), rel=1e-6)
+    assert r[vocab["film"]] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_bigrams_see_word_order():
+    texts = ["not bad it was good", "not good it was bad"] * 10
+    labels = ["pos", "neg"] * 10
+    assert LinearClassifier(features="count").fit(texts, labels).score(texts, labels) == 0.5
+    bigram = LinearClassifier(features="count", ngram_max=2).fit(texts, labels)
+    assert bigram.score(texts, labels) == 1.0
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"ngram_max": 2},
+        {"features": "count", "sublinear_tf": False},
+        {"features": "binary", "nb": True, "ngram_max": 2},
+        {"features": "tfidf", "nb": True, "min_df": 2},
+    ],
+)
+def test_save_load_round_trip(data, tmp_path, options):
+    (x_train, y_train), (x_test, _) = data
+    model = LinearClassifier(**options).fit(x_train, y_train)
+    model.save(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([WEIGHTS_NAME, JSON_NAME])
+    meta = json.loads((tmp_path / JSON_NAME).read_text())
+    assert meta["labels"] == ["neg", "pos"] and meta["config"]["features"] == model.config.features
+    loaded = LinearClassifier.load(tmp_path)
+    assert loaded.config == model.config and loaded.labels_ == model.labels_
+    assert loaded.n_parameters_ == model.n_parameters_
+    texts = x_test + ["unseen words only", "", "The <br />MOVIE was GOOD"]
+    np.testing.assert_allclose(loaded.predict_proba(texts), model.predict_proba(texts), atol=1e-6)
+    assert loaded.predict(texts) == model.predict(texts)
+
+
+@pytest.fixture()
+def saved(data, tmp_path):
+    (x_train, y_train), _ = data
+    LinearClassifier(ngram_max=2).fit(x_train, y_train).save(tmp_path)
+    return tmp_path
+
+
+def test_load_missing_files(saved, tmp_path_factory):
+    with pytest.raises(SeqlabError, match="missing"):
+        LinearClassifier.load(tmp_path_factory.mktemp("empty"))
+    (saved / WEIGHTS_NAME).unlink()
+    with pytest.raises(SeqlabError, match=WEIGHTS_NAME):
+        LinearClassifier.load(saved)
+
+
+def test_load_corrupt_json(saved):
+    (saved / JSON_NAME).write_text("{not json")
+    with pytest.raises(SeqlabError, match=JSON_NAME):
+        LinearClassifier.load(saved)
+    (saved / JSON_NAME).write_text(json.dumps({"format": "something-else"}))
+    with pytest.raises(SeqlabError, match=JSON_NAME):
+        LinearClassifier.load(saved)
+
+
+def test_load_bad_config_in_json(saved):
+    meta = json.loads((saved / JSON_NAME).read_text())
+    meta["config"]["features"] = "embeddings"
+    (saved / JSON_NAME).write_text(json.dumps(meta))
+    with pytest.raises(SeqlabError, match=JSON_NAME):
+        LinearClassifier.load(saved)
+
+
+def test_load_corrupt_or_mismatched_weights(saved):
+    meta = json.loads((saved / JSON_NAME).read_text())
+    meta["vocabulary"].popitem()
+    meta["vocabulary"] = {t: i for i, t in enumerate(meta["vocabulary"])}
+    (saved / JSON_NAME).write_text(json.dumps(meta))
+    with pytest.raises(SeqlabError, match=WEIGHTS_NAME):  # coef no longer matches
+        LinearClassifier.load(saved)
+    (saved / WEIGHTS_NAME).write_bytes(b"\x00garbage")
+    with pytest.raises(SeqlabError, match=WEIGHTS_NAME):
+        LinearClassifier.load(saved)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"features": "tf"},
+        {"ngram_min": 2, "ngram_max": 1},
+        {"min_df": 0},
+        {"C": 0},
+        {"max_features": 0},
+        {"colour": "blue"},
+    ],
+)
+def test_bad_options(options):
+    with pytest.raises(SeqlabError):
+        LinearClassifier(**options)
+
+
+def test_bad_fit_inputs():
+    with pytest.raises(SeqlabError, match="two labels"):
+        LinearClassifier().fit(["a b", "c d"], ["pos", "pos"])
+    with pytest.raises(SeqlabError, match="labels"):
+        LinearClassifier().fit(["a b", "c d"], ["pos"])
+    with pytest.raises(SeqlabError, match="vocabulary"):
+        LinearClassifier().fit(["!!", "??"], ["pos", "neg"])
+    with pytest.raises(SeqlabError, match="not fitted"):
+        LinearClassifier().predict(["a"])
+    with pytest.raises(SeqlabError, match="single string"):
+        LinearClassifier().fit("a text", ["pos"])
