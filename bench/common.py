@@ -65,7 +65,7 @@ def record(task: str, dataset: str, family: str, split: str, metrics: dict, *, w
 
     line = {
         "task": task, "dataset": dataset, "family": family, "split": split,
-        "metrics": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in metrics.items()},
+        "metrics": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in metrics.items() if v is not None},
         "wall_s": round(wall_s, 1), "peak_rss_mb": round(peak_rss_mb, 1), "command": command,
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "machine": machine(), "seqlab_version": __version__, "git_commit": git_commit(), **extra,

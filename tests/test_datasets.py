@@ -140,8 +140,8 @@ def test_describe_does_not_download(shared_data, tmp_path):
 
 
 def test_resolve_only_specs_say_so(shared_data):
-    with pytest.raises(SeqlabError, match="tinyshakespeare: not readable with load_dataset"):
-        load_dataset("tinyshakespeare", shared_data)
+    with pytest.raises(SeqlabError, match="multi30k: not readable with load_dataset"):
+        load_dataset("multi30k", shared_data)
 
 
 def test_checksums_are_hex_or_none():

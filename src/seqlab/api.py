@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from seqlab.bundle import Bundle, count_parameters, load_bundle, save_bundle
 from seqlab.config import RunConfig, build_config
 from seqlab.errors import SeqlabError
@@ -49,6 +51,7 @@ def train_config(
         return _train_linear(cfg, task, splits, out)
     task.fit_vocab(splits["train"])
     items = {name: task.encode(examples) for name, examples in splits.items()}
+    torch.manual_seed(cfg.train.seed)  # initial weights depend on the seed alone
     model = task.build_model()
 
     from seqlab.training import fit  # Lightning is imported only when training

@@ -121,6 +121,22 @@ class Bundle:
     def evaluate(self, examples: list[dict], out_dir: Path | None = None) -> dict[str, Any]:
         return self.task.evaluate(self.model, examples, out_dir)
 
+    def generate_stream(self, prime: str = "", length: int = 200, temperature: float = 1.0,
+                        top_k: int | None = None, seed: int | None = None, warn=None):
+        """Yield the continuation of `prime` piece by piece as it is sampled (lm)."""
+        if not hasattr(self.task, "generate"):
+            raise SeqlabError(f"a {self.cfg.task} model does not generate text; train one with --task lm")
+        return self.task.generate(self.model, prime, length, temperature, top_k, seed, warn=warn)
+
+    def generate(self, prime: str = "", length: int = 200, temperature: float = 1.0,
+                 top_k: int | None = None, seed: int | None = None) -> str:
+        """`prime` followed by `length` sampled tokens; the same seed gives the same text."""
+        import warnings
+
+        pieces = self.generate_stream(prime, length, temperature, top_k, seed,
+                                      warn=lambda msg: warnings.warn(msg, stacklevel=3))
+        return prime + "".join(pieces)
+
     def __repr__(self) -> str:
         return f"Bundle({str(self.directory)!r}, task={self.cfg.task!r}, family={self.family!r})"
 

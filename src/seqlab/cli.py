@@ -62,6 +62,8 @@ SETTING_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--num-nodes", "train.num_nodes", int, "machines for distributed training"),
     ("--precision", "train.precision", str, "Lightning precision, e.g. 32-true, bf16-mixed"),
     ("--progress", "train.progress", bool, "show progress bars"),
+    ("--seq-len", "train.seq_len", int, "lm: tokens per training window (truncated BPTT, default 100)"),
+    ("--max-minutes", "train.max_minutes", float, "stop training after this many minutes; the best model is kept"),
 ]
 
 
@@ -99,7 +101,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = verb("train", "train a model and write a bundle folder",
              "seqlab train --task classify --data imdb --family lstm --epochs 3 --out runs/imdb-lstm")
-    p.add_argument("--task", default="classify", help="task shape (default: classify)")
+    p.add_argument("--task", default="classify", help="task shape: classify, tag or lm (default: classify)")
     p.add_argument("--data", help="dataset name (imdb, names, demo) or a file/folder path")
     p.add_argument("--family", default=None, help="linear, bow, cnn, rnn, lstm or gru (default: lstm)")
     p.add_argument("--out", required=True, help="bundle folder to write")
@@ -124,6 +126,25 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="bundle folder")
     p.add_argument("texts", nargs="*", help="texts to classify ('-' or none: read lines from stdin)")
     p.add_argument("--file", help="read one text per line from this file ('-' for stdin)")
+
+    p = verb("generate", "sample text from a language model (--task lm), printed as it is written",
+             'seqlab generate runs/shakespeare --prime "ROMEO:" --length 500 --temperature 0.8 --seed 1')
+    p.add_argument("model", help="bundle folder of a language model")
+    p.add_argument("--prime", default="", help="text to start from (default: a line break)")
+    p.add_argument("--length", type=int, default=500, help="tokens (characters) to generate (default 500)")
+    p.add_argument("--temperature", type=float, default=1.0,
+                   help="above 0; below 1 is safer, above 1 wilder (default 1)")
+    p.add_argument("--top-k", type=int, default=None, help="sample only from the K most likely tokens")
+    p.add_argument("--seed", type=int, default=None, help="same seed, same text (default: random)")
+
+    p = verb("inspect", "color a passage by one hidden unit of a language model, with its top-5 "
+             "next-character guesses (HTML or PNG)",
+             "seqlab inspect runs/shakespeare passage.txt --unit 17 --out unit17.html")
+    p.add_argument("model", help="bundle folder of a language model")
+    p.add_argument("passage", help="the text to read, or a file holding it")
+    p.add_argument("--unit", type=int, default=None, help="hidden unit to show (default: the most varying)")
+    p.add_argument("--out", required=True, help="FILE.html or FILE.png to write")
+    p.add_argument("--encoding", default="utf-8", help="encoding of a passage file")
 
     p = verb("compare", "train several families on the same split and compare them",
              "seqlab compare --data imdb --families linear,bow,cnn,lstm,gru --out runs/compare")
@@ -197,6 +218,10 @@ def cmd_test(args) -> None:
              if getattr(args, k)}
     result = test(args.model, data=args.data, split=args.split, out_dir=args.plots, **extra)
     m = result["metrics"]
+    if "per_class" not in m:  # no per-label table (lm): the headline figures
+        figures = "  ".join(f"{k} {v:.4f}" for k, v in m.items() if isinstance(v, float))
+        _print(args, result, f"{result['data']} [{result['split']}]: {figures}")
+        return
     rows = [{"label": name, **{k.replace("-", "_"): v for k, v in per.items()}} for name, per in m["per_class"].items()]
     table = format_table(rows, [("label", "label"), ("precision", "precision"), ("recall", "recall"),
                                 ("f1_score", "F1"), ("support", "support")])
@@ -236,6 +261,45 @@ def cmd_predict(args) -> None:
         return
     for text, out in zip(texts, outputs):
         print(bundle.task.format_prediction(text, out))
+
+
+def cmd_generate(args) -> None:
+    import seqlab
+
+    bundle = seqlab.load(args.model)
+
+    def warn(message: str) -> None:
+        print(f"seqlab: warning: {message}", file=sys.stderr, flush=True)
+
+    pieces = bundle.generate_stream(args.prime, args.length, args.temperature, args.top_k, args.seed, warn=warn)
+    if args.json:
+        text = "".join(pieces)
+        print(json.dumps({"prime": args.prime, "text": text, "seed": args.seed}, ensure_ascii=False))
+        return
+    out, last = sys.stdout, args.prime
+    out.write(args.prime)
+    for piece in pieces:  # streamed: each piece appears as soon as it is sampled
+        out.write(piece)
+        out.flush()
+        last = piece or last
+    if not last.endswith("\n"):
+        out.write("\n")
+    out.flush()
+
+
+def cmd_inspect(args) -> None:
+    import seqlab
+    from seqlab.visualize import visualize
+
+    passage = args.passage
+    if os.path.isfile(passage):
+        from seqlab.data.formats import read_text
+
+        passage = read_text(passage, args.encoding)
+    result = visualize(seqlab.load(args.model), passage, args.out, args.unit)
+    cut = " (passage cut to its start)" if result["truncated"] else ""
+    _print(args, result, f"wrote {result['out']}: unit {result['unit']} of {result['units']}, "
+                         f"{result['tokens']} tokens{cut}")
 
 
 def cmd_compare(args) -> None:
@@ -299,6 +363,7 @@ def cmd_demo(args) -> None:
 COMMANDS = {
     "train": cmd_train, "test": cmd_test, "predict": cmd_predict, "compare": cmd_compare,
     "probe": cmd_probe, "bow": cmd_bow, "datasets": cmd_datasets, "demo": cmd_demo,
+    "generate": cmd_generate, "inspect": cmd_inspect,
 }
 
 

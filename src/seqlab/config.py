@@ -77,6 +77,8 @@ class TrainConfig:
     num_nodes: int = 1
     precision: str = "32-true"
     progress: bool = True
+    seq_len: int = 100  # lm: tokens per truncated-BPTT window
+    max_minutes: float | None = None  # stop after this much training; the best model is kept
 
 
 @dataclass
@@ -188,6 +190,8 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
         "model.char_features": True,
         "model.word_dropout": 0.05,
     },
+    # Language models read characters as written (case and all code points) by default.
+    "lm": {"data.tokenizer": "char", "data.lowercase": False, "train.lr": 0.002},
 }
 
 # Settings a family implies unless the user sets them (Kim 2014 used dropout 0.5).

@@ -9,6 +9,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import lightning as L
@@ -39,14 +40,23 @@ class SeqlabModule(L.LightningModule):
         self.train_cfg = train_cfg
         self.val_metrics = task.make_metrics()
 
-    def on_train_epoch_start(self) -> None:
+    def on_train_batch_start(self, batch, batch_idx) -> None:
         # Randomness (dropout) depends only on (seed, epoch): a run resumed from an epoch
         # checkpoint continues exactly as the uninterrupted run would have.
-        torch.manual_seed(self.train_cfg.seed * 100_003 + self.current_epoch)
+        if batch_idx == 0:
+            torch.manual_seed(self.train_cfg.seed * 100_003 + self.current_epoch)
+
+    def on_train_start(self) -> None:
+        self._start = time.perf_counter()
+
+    def _elapsed(self) -> float:
+        """Seconds since training started: the CSV log's wall-time axis (loss vs. time)."""
+        return time.perf_counter() - getattr(self, "_start", time.perf_counter())
 
     def training_step(self, batch, batch_idx):
         loss = self.task.loss(self.model, batch)
         self.log("train_loss", loss, prog_bar=True, batch_size=len(batch["lengths"]))
+        self.log("elapsed_s", self._elapsed(), batch_size=len(batch["lengths"]))
         return loss
 
     def validation_step(self, batch, batch_idx):
@@ -57,6 +67,7 @@ class SeqlabModule(L.LightningModule):
     def on_validation_epoch_end(self) -> None:
         values = self.val_metrics.compute()
         self.log_dict({f"val_{k}": v for k, v in values.items()}, prog_bar=True)
+        self.log("elapsed_s", self._elapsed())
         self.val_metrics.reset()
 
     def configure_optimizers(self):
@@ -139,6 +150,8 @@ def fit(
     logger = CSVLogger(str(out_dir), name="logs", version="")
     trainer = L.Trainer(
         max_epochs=cfg.epochs,
+        # a time-limited run stops after a validation, so the best checkpoint is still written
+        max_time=timedelta(minutes=cfg.max_minutes) if cfg.max_minutes else None,
         accelerator=cfg.accelerator,
         devices=_devices(str(cfg.devices)),
         strategy=cfg.strategy,

@@ -77,6 +77,8 @@ class BucketBatchSampler(Sampler[list[int]]):
             world_size = dist.get_world_size() if ready else 1
             rank = dist.get_rank() if ready else 0
         self.rank, self.world_size = rank or 0, world_size
+        # Lightning calls set_epoch on `batch_sampler.sampler`, not on the batch sampler
+        self.sampler = self
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch

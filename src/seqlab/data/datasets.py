@@ -127,6 +127,17 @@ def _load_ud_ewt(path: Path, tag_column: str = "upos") -> dict[str, list[dict]]:
     return read_ud_folder(path, "en_ewt-ud", tag_column=tag_column)
 
 
+def _load_tinyshakespeare(path: Path) -> dict[str, str]:
+    """{"train": first 90% of the characters, "validation": the last 10%} (nanoGPT's split).
+
+    Splits are plain text, not examples: the lm task streams them as one corpus each."""
+    from seqlab.data.formats import read_text
+
+    text = read_text(path / "input.txt" if path.is_dir() else path)
+    cut = int(len(text) * 0.9)
+    return {"train": text[:cut], "validation": text[cut:]}
+
+
 def as_generate(dataset: dict[str, list[Example]]) -> dict[str, list[dict[str, str]]]:
     """Classify-shaped {"text", "label"} -> generate-shaped {"condition": label, "text"}."""
     return {
@@ -165,7 +176,7 @@ DATASETS: dict[str, DatasetSpec] = {
     ),
     "tinyshakespeare": DatasetSpec(
         name="tinyshakespeare",
-        description="Tiny Shakespeare, 1,115,394 characters (char-rnn); resolve only for now",
+        description="Tiny Shakespeare, 1,115,394 characters (char-rnn); 90% train, 10% validation",
         files=(
             RemoteFile(
                 url="https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt",
@@ -175,6 +186,7 @@ DATASETS: dict[str, DatasetSpec] = {
             ),
         ),
         local_names=("tinyshakespeare/input.txt", "tinyshakespeare"),
+        loader=_load_tinyshakespeare,
     ),
     "multi30k": DatasetSpec(
         name="multi30k",

@@ -6,10 +6,12 @@ from seqlab.config import RunConfig
 from seqlab.errors import SeqlabError
 from seqlab.tasks.base import Task
 from seqlab.tasks.classify import ClassifyTask
+from seqlab.tasks.lm import LMTask
 from seqlab.tasks.tag import TagTask
 
 TASKS: dict[str, type[Task]] = {
     "classify": ClassifyTask,
+    "lm": LMTask,
     "tag": TagTask,
 }
 

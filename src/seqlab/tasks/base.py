@@ -67,7 +67,11 @@ class Task:
             seed=self.cfg.train.seed,
             **({} if shard else {"rank": 0, "world_size": 1}),
         )
-        return DataLoader(ListDataset(items), batch_sampler=sampler, collate_fn=self.collate)
+        # a private generator: creating the loader's iterator must not consume the global RNG
+        # (dropout), or a resumed run would diverge from an uninterrupted one
+        return DataLoader(
+            ListDataset(items), batch_sampler=sampler, collate_fn=self.collate, generator=torch.Generator()
+        )
 
     # -- model ---------------------------------------------------------------------------
     def build_model(self) -> nn.Module:

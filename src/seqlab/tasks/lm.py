@@ -1,0 +1,307 @@
+"""many-to-many, synchronized, next token: language modeling, and generation by sampling.
+
+Data: one text per split (a named corpus such as tinyshakespeare, or any plain-text file,
+first 90% train / last 10% validation), streamed as token ids from a memmap in windows of
+`train.seq_len` for truncated BPTT (data/stream.py). Character level by default (Unicode
+code points, the most frequent `data.max_vocab` kept, the rest <unk>); word level with
+`--tokenizer word` (each line end becomes <eos>, printed back as a newline).
+
+Model: a causal family encoder -> per-step linear layer over the vocabulary. The state
+carried from one window to the next is the recurrent state for lstm/gru/rnn, and for the
+stateless cnn/bow the last few ids of the previous window (their receptive field), so every
+family sees one unbroken text per row. The carried state lives here, per mode (training /
+validation), detached between windows and reset when a batch says it starts a pass.
+
+Metrics: cross-entropy in nats per token (per character at char level), bits per
+character, perplexity. Decoding (sampling with temperature / top-k) is seqlab.decode's.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from seqlab.config import RunConfig
+from seqlab.data.stream import StreamWindows, TextSource, as_source, encode_stream, split_file, window_loader
+from seqlab.data.tokenize import BOS_ID, EOS_ID, PAD_ID, UNK_ID, TextTokenizer
+from seqlab.errors import SeqlabError
+from seqlab.families import build_encoder
+from seqlab.families.bow import CAUSAL_CONTEXT, BagOfWords
+from seqlab.families.cnn import ConvEncoder
+from seqlab.tasks.base import Task
+
+# Rows a split is read in for validation and evaluation. Each row starts with no context, so
+# few long rows keep that cold-start cost small (16 rows of Tiny Shakespeare's 111k
+# validation characters: well under 1% of the loss) while batching still pays.
+EVAL_ROWS = 16
+_CLOSING = set(".,;:!?)]}'\"%")  # word level: no space before these when printing
+
+
+def context_size(encoder: nn.Module) -> int | None:
+    """Ids a stateless causal family must see before a window to match one unbroken text
+    (its receptive field minus one); None for recurrent families, which carry a state."""
+    if isinstance(encoder, ConvEncoder):
+        return max(encoder.kernel_sizes) - 1
+    if isinstance(encoder, BagOfWords):
+        return CAUSAL_CONTEXT - 1
+    return None
+
+
+def detach_state(state: Any) -> Any:
+    """Cut the graph between windows (truncated BPTT); works for h, (h, c) and id tensors."""
+    if isinstance(state, torch.Tensor):
+        return state.detach()
+    if isinstance(state, tuple | list):
+        return type(state)(detach_state(s) for s in state)
+    return state
+
+
+class LanguageModel(nn.Module):
+    def __init__(self, encoder: nn.Module, vocab_size: int):
+        super().__init__()
+        self.encoder = encoder
+        self.context = context_size(encoder)
+        self.head = nn.Linear(encoder.state_dim, vocab_size)
+
+    def encode(self, ids: torch.Tensor, lengths: torch.Tensor, state=None) -> tuple[torch.Tensor, Any]:
+        """ids (B, T) -> per-step states (B, T, D) and the state to carry to the next window."""
+        if self.context is None:  # recurrent: the encoder carries (h) or (h, c)
+            enc = self.encoder(ids, lengths, state)
+            return enc.states, enc.state
+        full = ids if state is None else torch.cat([state, ids], dim=1)  # (B, c + T)
+        enc = self.encoder(full, lengths + (full.size(1) - ids.size(1)))
+        carry = full[:, -self.context :] if self.context else full[:, :0]  # (B, <= c)
+        return enc.states[:, -ids.size(1) :], carry
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor, state=None) -> tuple[torch.Tensor, Any]:
+        states, state = self.encode(ids, lengths, state)
+        return self.head(states), state  # (B, T, V): scores of the token after each step
+
+
+class LMTask(Task):
+    name = "lm"
+    monitor = ("val_loss", "min")
+    summary_metrics = ("nats_per_char", "bits_per_char", "nats_per_token", "perplexity")
+
+    def __init__(self, cfg: RunConfig):
+        super().__init__(cfg)
+        self.tokenizer: TextTokenizer | None = None
+        self._carry: dict[str, tuple[int, Any]] = {}  # mode -> (rows, state after last window)
+        self._last_eval: tuple[torch.Tensor, torch.Tensor, int] | None = None
+
+    @property
+    def char_level(self) -> bool:
+        return self.cfg.data.tokenizer == "char"
+
+    # -- data ----------------------------------------------------------------------------
+    def load_splits(self) -> dict[str, TextSource]:
+        from seqlab.data.datasets import DATASETS, load_dataset
+
+        d = self.cfg.data
+        if not d.source:
+            raise SeqlabError("no data given: pass --data with a corpus name (tinyshakespeare) or a text file")
+        path = Path(d.source)
+        if d.source in DATASETS:
+            raw = load_dataset(d.source, d.data_dir)
+            if not all(isinstance(v, str) for v in raw.values()):
+                raise SeqlabError(f"{d.source} is not a plain-text corpus; for --task lm use "
+                                  "tinyshakespeare or a text file")
+            splits = {name: TextSource(text=text) for name, text in raw.items()}
+        elif path.is_file():
+            splits = split_file(path, d.encoding, d.validation_fraction)
+        elif path.exists():
+            raise SeqlabError(f"{path}: a folder; --task lm reads one plain-text file")
+        else:
+            raise SeqlabError(f"{path}: no such file, and not a corpus name ({', '.join(DATASETS)})")
+        if d.test_data:
+            splits["test"] = TextSource(path=Path(d.test_data), encoding=d.encoding)
+        if d.limit:  # the first `limit` characters of each split (quick runs)
+            for s in splits.values():
+                s.stop = s.start + d.limit if s.stop is None else min(s.stop, s.start + d.limit)
+        return splits
+
+    def fit_vocab(self, train) -> None:
+        d = self.cfg.data
+        self.tokenizer = TextTokenizer.fit(
+            iter(as_source(train)), level=d.tokenizer, lowercase=d.lowercase,
+            max_vocab=d.max_vocab, min_freq=d.min_freq,
+        )
+
+    def encode(self, examples) -> np.ndarray:
+        """A split's text -> its token ids, an np.memmap (N,) built once per corpus."""
+        return encode_stream(as_source(examples), self.tokenizer, eos_per_line=not self.char_level)
+
+    def windows(self, ids: np.ndarray, *, train: bool, shard: bool = True) -> StreamWindows:
+        rows = self.cfg.train.batch_size if train else EVAL_ROWS
+        what = "training text" if train else "evaluation text"
+        dist = {} if shard else {"rank": 0, "world_size": 1}
+        return StreamWindows(ids, rows, self.cfg.train.seq_len, what=what, **dist)
+
+    def loader(self, items, *, shuffle: bool, batch_size: int | None = None, shard: bool = True):
+        """Windows in stream order (never shuffled: the order carries the state)."""
+        return window_loader(self.windows(items, train=shuffle, shard=shard))
+
+    # -- model ---------------------------------------------------------------------------
+    def build_model(self) -> nn.Module:
+        encoder = build_encoder(self.tokenizer.vocab_size, self.cfg.model, causal=True)
+        return LanguageModel(encoder, self.tokenizer.vocab_size)
+
+    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        mode = "train" if model.training else "eval"  # validation never disturbs training state
+        rows = batch["ids"].size(0)
+        carried = self._carry.get(mode)
+        state = None if bool(batch["reset"]) or carried is None or carried[0] != rows else carried[1]
+        logits, state = model(batch["ids"], batch["lengths"], state)  # (B, T, V)
+        self._carry[mode] = (rows, detach_state(state))
+        loss = F.cross_entropy(logits.flatten(0, 1).float(), batch["targets"].flatten())
+        if not model.training:  # update_metrics reuses it rather than advancing the state again
+            self._last_eval = (batch["ids"], loss.detach(), batch["targets"].numel())
+        return loss
+
+    def make_metrics(self):
+        from torchmetrics import MeanMetric, MetricCollection
+
+        key = "nats_per_char" if self.char_level else "nats_per_token"
+        return MetricCollection({key: MeanMetric()})
+
+    def update_metrics(self, metrics, model: nn.Module, batch: dict[str, torch.Tensor]) -> None:
+        if self._last_eval is not None and self._last_eval[0] is batch["ids"]:
+            _, loss, n = self._last_eval
+        else:
+            loss, n = self.loss(model, batch).detach(), batch["targets"].numel()
+        for metric in metrics.values():
+            metric.update(loss, weight=n)  # token-weighted: the last window may be shorter
+
+    # -- evaluation ----------------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, examples, out_dir: Path | None = None) -> dict[str, Any]:
+        """Cross-entropy of the whole split, state carried through every row."""
+        windows = self.windows(self.encode(examples), train=False, shard=False)
+        model.eval()
+        device = next(model.parameters()).device
+        total, count, state = 0.0, 0, None
+        for k in range(len(windows)):
+            batch = windows[k]
+            logits, state = model(batch["ids"].to(device), batch["lengths"].to(device), state)
+            targets = batch["targets"].to(device)
+            total += float(F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), reduction="sum"))
+            count += targets.numel()
+        return self.loss_metrics(total / count, count)
+
+    def loss_metrics(self, nats: float, tokens: int) -> dict[str, Any]:
+        out: dict[str, Any] = {"nats_per_token": nats, "perplexity": math.exp(min(nats, 700.0)), "tokens": tokens}
+        if self.char_level:
+            out.update(nats_per_char=nats, bits_per_char=nats / math.log(2))
+        return out
+
+    # -- inference -----------------------------------------------------------------------
+    def unknown_tokens(self, text: str) -> list[str]:
+        """Characters (or words) of `text` outside the vocabulary, each once, in order."""
+        seen = dict.fromkeys(t for t in self.tokenizer.tokens(text) if self.tokenizer.token_to_id(t) is None)
+        return list(seen)
+
+    def _banned(self) -> list[int]:
+        # specials never occur as targets; <unk> would print nothing. Word level keeps <eos>:
+        # it is the line break.
+        return [PAD_ID, UNK_ID, BOS_ID] + ([EOS_ID] if self.char_level else [])
+
+    def step_fn(self, model: nn.Module):
+        """decode's step function over this model (state: the model's carried state)."""
+        model.eval()
+        device = next(model.parameters()).device
+        banned = torch.tensor(self._banned(), device=device)
+
+        def step(new_ids: torch.Tensor, state):
+            new_ids = new_ids.to(device)
+            lengths = torch.full((new_ids.size(0),), new_ids.size(1), device=device)
+            logits, state = model(new_ids, lengths, state)
+            last = logits[:, -1].float()  # (1, V)
+            return last.index_fill(1, banned, float("-inf")), state
+
+        return step
+
+    def start_ids(self, prime: str) -> list[int]:
+        if prime:
+            ids = self.tokenizer.encode(prime)
+            if ids:
+                return ids
+        # no prime: start as after a line break, the most neutral context a text has
+        newline = self.tokenizer.token_to_id("\n") if self.char_level else EOS_ID
+        return [newline if newline is not None else UNK_ID]
+
+    def token_text(self, token: int, previous: str) -> str:
+        """How one generated token prints, given the text printed just before it."""
+        if self.char_level:
+            return self.tokenizer.id_to_token(token)
+        if token == EOS_ID:
+            return "\n"
+        word = self.tokenizer.id_to_token(token)
+        glue = not previous or previous.endswith(("\n", " ")) or word[0] in _CLOSING
+        return word if glue else " " + word
+
+    def generate(
+        self, model: nn.Module, prime: str = "", length: int = 200, temperature: float = 1.0,
+        top_k: int | None = None, seed: int | None = None, warn: Callable[[str], None] | None = None,
+    ) -> Iterator[str]:
+        """Yield the continuation of `prime` piece by piece (a character, or a word with its
+        leading space). Characters outside the vocabulary are read as <unk>, with a `warn`.
+        Bad settings fail here, before anything is generated."""
+        from seqlab import decode
+
+        decode.check_sampling(temperature, top_k)
+        if length < 0:
+            raise SeqlabError(f"--length must be 0 or more (got {length})")
+        unknown = self.unknown_tokens(prime) if prime else []
+        if unknown and warn is not None:
+            what = "characters" if self.char_level else "words"
+            shown = " ".join(repr(u) for u in unknown[:20]) + (" ..." if len(unknown) > 20 else "")
+            warn(f"the prime has {len(unknown)} {what} outside the model's vocabulary, read as <unk>: {shown}")
+        tokens = decode.generate(self.step_fn(model), None, self.start_ids(prime), length,
+                                 temperature, top_k, seed)
+        return self._pieces(tokens, prime)
+
+    def _pieces(self, tokens: Iterator[int], previous: str) -> Iterator[str]:
+        for token in tokens:
+            piece = self.token_text(token, previous)
+            previous = piece
+            yield piece
+
+    @torch.no_grad()
+    def predict(self, model: nn.Module, texts: list[str]) -> list[dict[str, Any]]:
+        """Per text: how surprising it is (nats per token after the first) and the model's
+        five most likely next tokens."""
+        outputs = []
+        step = self.step_fn(model)
+        for text in texts:
+            ids = self.tokenizer.encode(text) or self.start_ids("")
+            logits, _ = model(torch.tensor([ids]), torch.tensor([len(ids)]))  # (1, T, V)
+            nats = (F.cross_entropy(logits[0, :-1].float(), torch.tensor(ids[1:]), reduction="mean").item()
+                    if len(ids) > 1 else None)
+            last, _ = step(torch.tensor([ids]), None)
+            probs = torch.softmax(last[0], dim=-1)
+            top = probs.topk(min(5, probs.numel()))
+            outputs.append({
+                "nats_per_token": nats,
+                "next": [{"token": self.tokenizer.id_to_token(int(i)), "probability": round(float(p), 6)}
+                         for p, i in zip(top.values, top.indices)],
+            })
+        return outputs
+
+    def format_prediction(self, text: str, output: dict[str, Any]) -> str:
+        nats = output["nats_per_token"]
+        guesses = " ".join(f"{g['token']!r}:{g['probability']:.2f}" for g in output["next"])
+        return f"{'-' if nats is None else f'{nats:.3f}'}\tnext {guesses}\t{text}"
+
+    # -- persistence ---------------------------------------------------------------------
+    def save_vocab(self, directory: Path) -> None:
+        self.tokenizer.save(directory / "tokenizer.json")
+
+    def load_vocab(self, directory: Path, state: dict[str, Any]) -> None:
+        self.tokenizer = TextTokenizer.load(directory / "tokenizer.json")
