@@ -115,3 +115,53 @@ def test_config_layers_and_errors(tmp_path):
     (tmp_path / "bad.yaml").write_text("model: [1, 2\n")
     with pytest.raises(SeqlabError, match="bad.yaml"):
         build_config(config_file=tmp_path / "bad.yaml")
+
+
+def _seqlab(*argv, **kw):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "seqlab", *argv], capture_output=True, text=True,
+                          timeout=300, **kw)
+
+
+def test_distributed_data_parallel_on_cpu(tmp_path):
+    """Lightning's DDP (gloo, two CPU processes) trains and rank 0 writes the bundle."""
+    proc = _seqlab("train", "--data", "demo", "--family", "gru", "--limit", "400", "--epochs", "2",
+                   "--accelerator", "cpu", "--devices", "2", "--strategy", "ddp",
+                   "--out", str(tmp_path / "m"), "--no-progress", "--json")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["metrics"]["accuracy"] > 0
+    assert (tmp_path / "m" / "model.safetensors").is_file()
+
+
+def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "m"
+    args = ["train", "--data", "demo", "--family", "gru", "--limit", "400", "--embed-dim", "16",
+            "--hidden-dim", "16", "--patience", "0", "--out", str(out), "--no-progress"]
+    proc = subprocess.Popen([sys.executable, "-m", "seqlab", *args, "--epochs", "500"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    last = out / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 120
+    while not last.is_file() and time.time() < deadline:
+        time.sleep(0.2)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert last.is_file() and not (out / "config.json").exists()
+    import torch
+
+    epoch = torch.load(last, map_location="cpu", weights_only=False)["epoch"]
+    done = _seqlab(*args, "--epochs", str(epoch + 2), "--resume")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads((out / "config.json").read_text())["family"] == "gru"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["epochs"] == epoch + 2
+    # resuming past --epochs is a clear one-line error, not a traceback
+    past = _seqlab(*args, "--epochs", "1", "--resume")
+    assert past.returncode == 2 and "Traceback" not in past.stderr and "cannot resume" in past.stderr

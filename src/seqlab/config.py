@@ -182,13 +182,15 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 # Settings a task implies unless the user, a dataset or a family sets them. Tagging reads
-# both directions, keeps case (capitals mark proper nouns) and spells out each word.
+# both directions and spells out each word (the char CNN sees the original case, so words
+# stay lowercased: measured better on UD-EWT slices, with and without char features); it
+# takes more, smaller steps than classification (measured: 2 epochs of 1.35k sentences).
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     "tag": {
         "model.bidirectional": True,
-        "data.lowercase": False,
         "model.char_features": True,
-        "model.word_dropout": 0.05,
+        "train.batch_size": 32,
+        "train.lr": 0.002,
     },
     # Language models read characters as written (case and all code points) by default.
     "lm": {"data.tokenizer": "char", "data.lowercase": False, "train.lr": 0.002},

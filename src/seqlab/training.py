@@ -170,12 +170,17 @@ def fit(
     module = SeqlabModule(task, model, cfg)
     ckpt_path = _resume_path(resume, ckpt_dir)
     start = time.perf_counter()
-    trainer.fit(
-        module,
-        train_dataloaders=task.loader(train_items, shuffle=True),
-        val_dataloaders=task.loader(val_items, shuffle=False),
-        ckpt_path=ckpt_path,
-    )
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+    try:
+        trainer.fit(
+            module,
+            train_dataloaders=task.loader(train_items, shuffle=True),
+            val_dataloaders=task.loader(val_items, shuffle=False),
+            ckpt_path=ckpt_path,
+        )
+    except MisconfigurationException as exc:  # e.g. resuming past --epochs
+        raise SeqlabError(f"cannot resume from {ckpt_path}: {str(exc).strip()}") from None
     train_seconds = time.perf_counter() - start
     best = checkpoint.best_model_path or None
     if best and trainer.is_global_zero:

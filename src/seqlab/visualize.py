@@ -118,7 +118,7 @@ def render_png(tokens: list[str], values: np.ndarray, guesses: list, unit: int, 
     ax.set_xlim(0, PNG_COLUMNS)
     ax.set_ylim(lines * block, 0)
     ax.axis("off")
-    ax.set_title(f"{title}: unit {unit} (red +, blue -); top-{TOP} next-character guesses below", fontsize=9)
+    ax.set_title(f"{title} (red +, blue -); top-{TOP} next-character guesses below", fontsize=9)
     _save(fig, path)
 
 
