@@ -173,3 +173,36 @@ def test_error_csv_without_the_named_column(tmp_path):
     data.write_text("review,sentiment\ngood,pos\nbad,neg\n")
     _assert_user_error(_run_subprocess("train", "--data", str(data), "--family", "bow",
                                        "--out", str(tmp_path / "m")), "review, sentiment")
+
+
+def test_python_train_returns_a_bundle(tmp_path):
+    import seqlab
+
+    bundle = seqlab.train(task="classify", data="demo", family="cnn", out=tmp_path / "cnn",
+                          limit=300, epochs=2, progress=False)
+    assert bundle.family == "cnn" and set(bundle.labels) == {"neg", "pos"}
+    again = seqlab.load(tmp_path / "cnn")
+    texts = ["it was not great , it was awful", "the acting was bad but the plot was good"]
+    assert again.predict(texts) == bundle.predict(texts)
+
+
+def test_compare_verb_json(tmp_path, capsys):
+    code, out, _ = run_cli(capsys, "compare", "--data", "demo", "--families", "linear,bow+bigrams",
+                           "--limit", "400", "--epochs", "2", "--hash-buckets", "512",
+                           "--out", str(tmp_path / "cmp"), "--no-progress", "--json")
+    assert code == 0
+    report = json.loads(out.strip().splitlines()[-1])
+    assert set(report["results"]) == {"linear", "bow+bigrams"}
+    assert report["results"]["linear"]["n_parameters"] > 0
+    assert (tmp_path / "cmp" / "compare.png").is_file()
+
+
+def test_config_file_and_flags(tmp_path, capsys):
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text("model:\n  family: bow\n  hidden_dim: 12\ntrain:\n  epochs: 1\ndata:\n  limit: 200\n")
+    code, _, err = run_cli(capsys, "train", "--data", "demo", "--config", str(cfg), "--family", "cnn",
+                           "--filters", "4", "--out", str(tmp_path / "m"), "--no-progress")
+    assert code == 0, err
+    saved = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert saved["family"] == "cnn"  # the flag beats the file
+    assert saved["config"]["model"]["hidden_dim"] == 12 and saved["config"]["model"]["filters"] == 4

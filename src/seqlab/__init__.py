@@ -16,7 +16,7 @@ def load(directory):
     return load_bundle(directory)
 
 
-def train(*, out, task="classify", data=None, family="lstm", resume=None, config=None, **settings):
+def train(*, out, task="classify", data=None, family=None, resume=None, config=None, **settings):
     """Train a model and return its Bundle. `settings` are `section.field` overrides
     (e.g. {"train.epochs": 3, "model.layers": 2}) or plain field names of any section."""
     from seqlab.api import train as _train

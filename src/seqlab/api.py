@@ -27,7 +27,7 @@ def train(
     out: str | Path,
     task: str = "classify",
     data: str | None = None,
-    family: str = "lstm",
+    family: str | None = None,
     resume: str | None = None,
     config: str | Path | None = None,
     **settings: Any,

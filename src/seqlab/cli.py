@@ -198,7 +198,7 @@ def cmd_train(args) -> None:
     from seqlab.api import train
 
     settings = _settings(args)
-    bundle = train(out=args.out, task=args.task, data=args.data, family=args.family or settings.pop("model.family", None) or "lstm",
+    bundle = train(out=args.out, task=args.task, data=args.data, family=args.family,
                    resume=args.resume, config=args.config, **settings)
     if bundle is None:  # a non-zero rank of a distributed run
         return

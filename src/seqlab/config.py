@@ -228,12 +228,12 @@ def build_config(
     """Layer defaults, dataset and family defaults, a config file and explicit settings."""
     explicit = {resolve_setting_name(k): v for k, v in (settings or {}).items() if v is not None}
     from_file = load_config_file(config_file) if config_file else {}
-    layered: dict[str, Any] = {"task": task}
+    # priority: config file < arguments (--data, --family) < explicit settings
+    layered: dict[str, Any] = {"task": task, **from_file}
     if data is not None:
         layered["data.source"] = data
     if family is not None:
         layered["model.family"] = family
-    layered.update(from_file)
     layered.update(explicit)
     cfg = RunConfig()
     source = layered.get("data.source")
