@@ -57,44 +57,47 @@ def plot_confusion(matrix: np.ndarray, labels: list[str], path: Path) -> None:
     _save(fig, path)
 
 
-def read_metrics_csv(path: Path) -> dict[str, list[tuple[float, float]]]:
-    """Lightning's CSV log -> {column: [(step or epoch, value), ...]}."""
-    series: dict[str, list[tuple[float, float]]] = {}
+def read_metrics_csv(path: Path) -> list[dict[str, float]]:
+    """Lightning's CSV log -> one dict per row with only the columns that row filled."""
     if not Path(path).is_file():
-        return series
+        return []
     with open(path, newline="") as f:
-        for row in csv.DictReader(f):
-            for key, value in row.items():
-                if key in ("epoch", "step") or value in ("", None):
-                    continue
-                x = float(row["step"]) if key.startswith("train") else float(row.get("epoch") or 0) + 1
-                series.setdefault(key, []).append((x, float(value)))
-    return series
+        return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(f)]
+
+
+def _series(rows: list[dict[str, float]], key: str, x: str) -> tuple[list[float], list[float]]:
+    pairs = [(r[x], r[key]) for r in rows if key in r and x in r]
+    return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
+def _smooth(values: list[float], window: int = 10) -> np.ndarray:
+    kernel = np.ones(min(window, len(values))) / min(window, len(values))
+    return np.convolve(values, kernel, mode="valid")
 
 
 def plot_training_curves(csv_path: Path, path: Path) -> None:
-    """Training loss by step, validation loss and metrics by epoch."""
-    series = read_metrics_csv(csv_path)
-    if not series:
+    """Loss by training step (train raw + smoothed, validation at its step) and validation
+    metrics by epoch."""
+    rows = read_metrics_csv(csv_path)
+    if not rows:
         return
     plt = _pyplot()
     fig, (ax_loss, ax_val) = plt.subplots(1, 2, figsize=(10, 4))
-    if "train_loss" in series:
-        x, y = zip(*series["train_loss"])
-        ax_loss.plot(x, y, lw=0.8, label="train loss")
-        ax_loss.set_xlabel("step")
-    if "val_loss" in series:
-        ax2 = ax_loss.twiny()
-        x, y = zip(*series["val_loss"])
-        ax2.plot(x, y, "o-", color="C3", label="validation loss")
-        ax2.set_xlabel("epoch")
-        ax2.legend(loc="upper center")
+    steps, train = _series(rows, "train_loss", "step")
+    if train:
+        ax_loss.plot(steps, train, lw=0.6, alpha=0.35, color="C0")
+        smooth = _smooth(train)
+        ax_loss.plot(steps[len(steps) - len(smooth):], smooth, color="C0", label="train loss (smoothed)")
+    steps, val = _series(rows, "val_loss", "step")
+    if val:
+        ax_loss.plot(steps, val, "o-", color="C3", label="validation loss")
+    ax_loss.set_xlabel("step")
     ax_loss.set_ylabel("loss")
-    ax_loss.legend(loc="upper right")
-    for key in sorted(series):
-        if key.startswith("val_") and key != "val_loss":
-            x, y = zip(*series[key])
-            ax_val.plot(x, y, "o-", label=key[4:])
+    ax_loss.legend()
+    metric_keys = sorted({k for r in rows for k in r if k.startswith("val_") and k != "val_loss"})
+    for key in metric_keys:
+        epochs, values = _series(rows, key, "epoch")
+        ax_val.plot([e + 1 for e in epochs], values, "o-", label=key[4:])
     ax_val.set_xlabel("epoch")
     ax_val.set_title("validation")
     if ax_val.lines:
