@@ -206,3 +206,14 @@ def test_config_file_and_flags(tmp_path, capsys):
     saved = json.loads((tmp_path / "m" / "config.json").read_text())
     assert saved["family"] == "cnn"  # the flag beats the file
     assert saved["config"]["model"]["hidden_dim"] == 12 and saved["config"]["model"]["filters"] == 4
+
+
+def test_predictions_do_not_depend_on_batch_padding(names_model):
+    import numpy as np
+
+    import seqlab
+
+    bundle = seqlab.load(names_model)
+    alone = bundle.predict_proba(["Li"])
+    with_long_neighbour = bundle.predict_proba(["Li", "Wolfeschlegelsteinhausenbergerdorff"])
+    np.testing.assert_allclose(with_long_neighbour[0], alone[0], atol=1e-6)
