@@ -165,3 +165,13 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     # resuming past --epochs is a clear one-line error, not a traceback
     past = _seqlab(*args, "--epochs", "1", "--resume")
     assert past.returncode == 2 and "Traceback" not in past.stderr and "cannot resume" in past.stderr
+
+
+def test_shipped_presets_parse():
+    from pathlib import Path
+
+    presets = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
+    assert presets
+    for path in presets:
+        cfg = build_config(data=path.stem.split("-")[0], config_file=path)
+        assert cfg.model.family in path.stem or cfg.model.family == "linear"
