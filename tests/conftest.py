@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import torch
 # One thread per test process: tiny models run no slower, and timings stay sane when the
 # machine's other core is busy (two OpenMP threads on one free core run ~10x slower).
 torch.set_num_threads(1)
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # and the seqlab subprocesses tests start
 
 # The repo root's parent holds shared/ both here and in CI clones: never hard-code it.
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
