@@ -133,6 +133,12 @@ def test_distributed_data_parallel_on_cpu(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert json.loads(proc.stdout.strip().splitlines()[-1])["metrics"]["accuracy"] > 0
     assert (tmp_path / "m" / "model.safetensors").is_file()
+    # each rank took every other batch: 400 examples / 64 = 7 batches -> 4 steps per epoch
+    import csv
+
+    rows = list(csv.DictReader(open(tmp_path / "m" / "logs" / "metrics.csv")))
+    first_val_step = min(int(r["step"]) for r in rows if r.get("val_accuracy"))
+    assert first_val_step + 1 == 4
 
 
 def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):

@@ -71,14 +71,25 @@ class BucketBatchSampler(Sampler[list[int]]):
         self.seed = seed
         self.pool_batches = pool_batches
         self.epoch = 0
-        if world_size is None:
-            dist = torch.distributed
-            ready = dist.is_available() and dist.is_initialized()
-            world_size = dist.get_world_size() if ready else 1
-            rank = dist.get_rank() if ready else 0
-        self.rank, self.world_size = rank or 0, world_size
+        # None: ask torch.distributed when iterating, since Lightning starts the process
+        # group after the loaders are built
+        self._rank, self._world_size = rank, world_size
         # Lightning calls set_epoch on `batch_sampler.sampler`, not on the batch sampler
         self.sampler = self
+
+    @property
+    def rank(self) -> int:
+        if self._rank is not None:
+            return self._rank
+        dist = torch.distributed
+        return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+    @property
+    def world_size(self) -> int:
+        if self._world_size is not None:
+            return self._world_size
+        dist = torch.distributed
+        return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
