@@ -6,8 +6,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from seqlab.config import ModelConfig
-from seqlab.families import ALIASES, FAMILIES, build_encoder, check_family_name
 from seqlab.errors import SeqlabError
+from seqlab.families import ALIASES, FAMILIES, build_encoder, check_family_name
 from seqlab.tasks.classify import SequenceClassifier
 
 VOCAB = 40

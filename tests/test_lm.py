@@ -273,6 +273,13 @@ def test_generate_bad_inputs(char_model, capsys):
     code, out, err = _run(capsys, "generate", str(char_model), "--prime", "Zoë ☃ said", "--length", "20", "--seed", "1")
     assert code == 0 and out.startswith("Zoë ☃ said")
     assert "outside the model's vocabulary" in err and "'ë'" in err and "'☃'" in err and "'Z'" in err
+    import seqlab
+
+    with pytest.warns(UserWarning, match="outside the model's vocabulary"):
+        text = seqlab.load(char_model).generate("Zoë", 10, seed=1)
+    assert text.startswith("Zoë") and len(text) == 13
+    with pytest.raises(SeqlabError, match="temperature"):
+        seqlab.load(char_model).generate("a", 5, temperature=-1)
 
 
 def test_test_predict_and_inspect(char_model, corpus, tmp_path, capsys):

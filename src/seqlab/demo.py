@@ -33,11 +33,10 @@ def run_demo(
     bigrams: bool = True,
     settings: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    import seqlab
     from seqlab.compare import compare, parse_families
     from seqlab.data.builtin import PROBE_PAIRS
     from seqlab.probe import format_probe, probe
-
-    import seqlab
 
     names = parse_families(families)
     if bigrams:

@@ -71,9 +71,16 @@ class SeqlabModule(L.LightningModule):
         self.val_metrics.reset()
 
     def configure_optimizers(self):
-        return torch.optim.Adam(
+        optimizer = torch.optim.Adam(
             self.model.parameters(), lr=self.train_cfg.lr, weight_decay=self.train_cfg.weight_decay
         )
+        decay = self.train_cfg.lr_decay
+        if decay == 1.0:
+            return optimizer
+        if not 0 < decay < 1:
+            raise SeqlabError(f"--lr-decay must be in (0, 1] (got {decay})")
+        # per epoch, as char-rnn does: deterministic, so resumed runs stay exact
+        return {"optimizer": optimizer, "lr_scheduler": torch.optim.lr_scheduler.ExponentialLR(optimizer, decay)}
 
 
 class Throughput(Callback):

@@ -53,6 +53,8 @@ def read_classification_source(cfg: RunConfig) -> dict[str, list[dict]]:
         splits = make_corpus(seed=0)
     elif d.source in DATASETS:
         splits = load_dataset(d.source, d.data_dir)
+        if splits["train"] and "label" not in splits["train"][0]:  # e.g. ud-ewt: tagged sentences
+            raise SeqlabError(f"{d.source} is not a classification dataset; use it with its task (ud-ewt: --task tag)")
     elif Path(d.source).exists():
         splits = read(d.source)
     else:

@@ -29,7 +29,14 @@ from torch import nn
 from torch.nn import functional as F
 
 from seqlab.config import RunConfig
-from seqlab.data.stream import StreamWindows, TextSource, as_source, encode_stream, split_file, window_loader
+from seqlab.data.stream import (
+    StreamWindows,
+    TextSource,
+    as_source,
+    encode_stream,
+    split_file,
+    window_loader,
+)
 from seqlab.data.tokenize import BOS_ID, EOS_ID, PAD_ID, UNK_ID, TextTokenizer
 from seqlab.errors import SeqlabError
 from seqlab.families import build_encoder
@@ -63,6 +70,19 @@ def detach_state(state: Any) -> Any:
     return state
 
 
+def unit_scale_embeddings(encoder: nn.Module) -> None:
+    """Start token embeddings at N(0, 1), the scale of char-rnn's one-hot inputs, instead of
+    the families' Keras U(+-0.05). Measured (2x256 LSTM, batch 32, Tiny Shakespeare): with
+    the small init the loss sat at the unigram plateau (3.3 nats) for ~100 steps; with unit
+    scale it was at 2.55 by step 50 and 2.13 by step 150 (vs 2.57)."""
+    with torch.no_grad():
+        for sub in encoder.modules():
+            if isinstance(sub, nn.Embedding | nn.EmbeddingBag):
+                sub.weight.normal_(0.0, 1.0)
+                if sub.padding_idx is not None:
+                    sub.weight[sub.padding_idx].zero_()
+
+
 class LanguageModel(nn.Module):
     def __init__(self, encoder: nn.Module, vocab_size: int):
         super().__init__()
@@ -88,7 +108,6 @@ class LanguageModel(nn.Module):
 class LMTask(Task):
     name = "lm"
     monitor = ("val_loss", "min")
-    summary_metrics = ("nats_per_char", "bits_per_char", "nats_per_token", "perplexity")
 
     def __init__(self, cfg: RunConfig):
         super().__init__(cfg)
@@ -99,6 +118,12 @@ class LMTask(Task):
     @property
     def char_level(self) -> bool:
         return self.cfg.data.tokenizer == "char"
+
+    @property
+    def summary_metrics(self) -> tuple[str, ...]:  # what `seqlab train` prints
+        if self.char_level:
+            return ("nats_per_char", "bits_per_char", "perplexity")
+        return ("nats_per_token", "perplexity")
 
     # -- data ----------------------------------------------------------------------------
     def load_splits(self) -> dict[str, TextSource]:
@@ -151,6 +176,7 @@ class LMTask(Task):
     # -- model ---------------------------------------------------------------------------
     def build_model(self) -> nn.Module:
         encoder = build_encoder(self.tokenizer.vocab_size, self.cfg.model, causal=True)
+        unit_scale_embeddings(encoder)
         return LanguageModel(encoder, self.tokenizer.vocab_size)
 
     def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -72,15 +72,10 @@ class Tagger(nn.Module):
         extra = self.chars.out_dim if self.chars is not None else 0
         self.encoder = build_encoder(vocab_size, cfg, extra_dim=extra)
         self.head = nn.Linear(self.encoder.state_dim, n_tags)
-        self.word_dropout = cfg.word_dropout
 
     def forward(
         self, ids: torch.Tensor, lengths: torch.Tensor, chars: torch.Tensor | None = None
     ) -> torch.Tensor:
-        if self.training and self.word_dropout > 0:
-            # words the model will meet unseen are <unk>: train that row on a share of words
-            drop = torch.rand(ids.shape, device=ids.device) < self.word_dropout
-            ids = ids.masked_fill(drop & (ids != PAD_ID), UNK_ID)
         extra = None
         if self.chars is not None:
             if chars is None:
