@@ -28,6 +28,15 @@ from seqlab.errors import SeqlabError
 FORMAT_VERSION = 1
 
 
+def publish(tmp: str | Path, path: Path) -> None:
+    """Rename a finished temp file into place with the permissions a plain open() would give
+    (mkstemp makes files private, but bundles and plots are meant to be shared)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, path)
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -35,7 +44,7 @@ def atomic_write_text(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -53,7 +62,7 @@ def _save_weights(model, path: Path) -> None:
     try:
         state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
         save_file(state, tmp, metadata={"format": "pt"})
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -30,7 +30,9 @@ def _save(fig, path: Path) -> None:
     os.close(fd)
     try:
         fig.savefig(tmp, dpi=110, bbox_inches="tight")
-        os.replace(tmp, path)
+        from seqlab.bundle import publish
+
+        publish(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
         _pyplot().close(fig)
