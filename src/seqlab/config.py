@@ -9,6 +9,7 @@ function applies them all and reports unknown names clearly.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
@@ -150,7 +151,14 @@ def apply_overrides(cfg: RunConfig, overrides: dict[str, Any]) -> RunConfig:
         target = getattr(cfg, section, None) if section in SECTIONS else None
         if target is None or key not in {f.name for f in dataclasses.fields(target)}:
             known = sorted(f"{s}.{f.name}" for s in SECTIONS for f in dataclasses.fields(getattr(cfg, s)))
-            raise SeqlabError(f"unknown setting {name!r}; known settings: task, {', '.join(known)}")
+            close = difflib.get_close_matches(name, known, n=3)
+            if close:
+                hint = f"did you mean {' or '.join(close)}?"
+            elif section in SECTIONS:
+                hint = "settings of that section: " + ", ".join(k for k in known if k.startswith(section + "."))
+            else:
+                hint = f"settings are task or section.field with a section of: {', '.join(SECTIONS)}"
+            raise SeqlabError(f"unknown setting {name!r}; {hint}")
         hint = get_type_hints(type(target))[key]
         setattr(target, key, _coerce(value, hint, name))
     return cfg
