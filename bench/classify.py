@@ -28,10 +28,12 @@ CONFIGS: dict[str, dict[str, list[str]]] = {
                 "--embed-dim", "64", "--hidden-dim", "64", "--epochs", "6", "--lr", "0.003"],
         "cnn": ["--family", "cnn", "--max-length", "1000", "--max-vocab", "30000", "--embed-dim", "128",
                 "--batch-size", "50", "--epochs", "3"],
-        "lstm": ["--family", "lstm", "--bidirectional", "--pooling", "max", "--max-length", "500",
-                 "--epochs", "4"],
-        "gru": ["--family", "gru", "--bidirectional", "--pooling", "max", "--max-length", "500",
-                "--epochs", "4"],
+        # 1000 tokens cover ~98% of reviews whole; bucketing makes that only ~15% more tokens
+        # than a 500 cap. (500 tokens, dropout 0.2: lstm 0.864, gru 0.875 test.)
+        "lstm": ["--family", "lstm", "--bidirectional", "--pooling", "max", "--max-length", "1000",
+                 "--max-vocab", "30000", "--dropout", "0.4", "--batch-size", "50", "--epochs", "3"],
+        "gru": ["--family", "gru", "--bidirectional", "--pooling", "max", "--max-length", "1000",
+                "--max-vocab", "30000", "--dropout", "0.4", "--batch-size", "50", "--epochs", "3"],
     },
     "names": {
         "gru": ["--family", "gru", "--bidirectional", "--layers", "2", "--hidden-dim", "256",
