@@ -85,14 +85,17 @@ def write_report() -> None:
     out = ["# Benchmarks", "",
            "Generated from `bench/results.jsonl` by `bench/common.py` (newest line per task, dataset,",
            "family and split; older lines are kept there as history). Every figure below was measured",
-           "by the command beside it; rerun a script under `bench/` to refresh it.", ""]
+           "by the command beside it; rerun a script under `bench/` to refresh it.",
+           "Accuracy runs of 2026-11-26 ran with OMP_NUM_THREADS=1, two or three at a time on the",
+           "2-core machine, so their wall times and tokens/s are pessimistic; the speed line ran",
+           "alone with 2 threads.", ""]
     for task in sorted({k[0] for k in current}):
         out += [f"## {task}", "",
                 "| dataset | family | split | metrics | wall s | peak RSS MB | date | machine | command |",
                 "|---|---|---|---|---|---|---|---|---|"]
         for key in sorted(k for k in current if k[0] == task):
             r = current[key]
-            metrics = ", ".join(f"{k} {v}" for k, v in r["metrics"].items())
+            metrics = ", ".join(f"{k} {v}" for k, v in r["metrics"].items() if v is not None)
             out.append(f"| {r['dataset']} | {r['family']} | {r['split']} | {metrics} | {r['wall_s']} | "
                        f"{r['peak_rss_mb']} | {r['date'][:10]} | {r['machine']} | `{r['command']}` |")
         out.append("")
