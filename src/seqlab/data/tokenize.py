@@ -42,6 +42,21 @@ def _pre_tokenizer(level: str) -> pre_tokenizers.PreTokenizer:
     )
 
 
+def train_vocabulary(
+    tok: Tokenizer, items: Iterable[str], *, max_vocab: int | None, min_freq: int, what: str
+) -> None:
+    """Fit a WordLevel vocabulary (special tokens first, at their fixed ids) on training items."""
+    trainer = trainers.WordLevelTrainer(
+        vocab_size=(max_vocab + len(SPECIAL_TOKENS)) if max_vocab else 10**9,
+        min_frequency=min_freq,
+        special_tokens=SPECIAL_TOKENS,
+        show_progress=False,
+    )
+    tok.train_from_iterator(items, trainer)
+    if tok.get_vocab_size() <= len(SPECIAL_TOKENS):
+        raise SeqlabError(f"the training {what} are empty: no token to build a vocabulary from")
+
+
 class TextTokenizer:
     """Text <-> token ids at word or character level, with fixed special-token ids."""
 
@@ -69,15 +84,7 @@ class TextTokenizer:
         tok.normalizer = _normalizer(lowercase)
         tok.pre_tokenizer = _pre_tokenizer(level)
         tok.decoder = decoders.Fuse() if level == "char" else decoders.WordPiece(cleanup=True)
-        trainer = trainers.WordLevelTrainer(
-            vocab_size=(max_vocab + len(SPECIAL_TOKENS)) if max_vocab else 10**9,
-            min_frequency=min_freq,
-            special_tokens=SPECIAL_TOKENS,
-            show_progress=False,
-        )
-        tok.train_from_iterator(texts, trainer)
-        if tok.get_vocab_size() <= len(SPECIAL_TOKENS):
-            raise SeqlabError("the training texts are empty: no token to build a vocabulary from")
+        train_vocabulary(tok, texts, max_vocab=max_vocab, min_freq=min_freq, what="texts")
         return cls(tok, level)
 
     # -- encoding ---------------------------------------------------------------------------

@@ -23,7 +23,14 @@ from torch.nn import functional as F
 
 from seqlab.config import ModelConfig, RunConfig
 from seqlab.data.batching import pad_sequences
-from seqlab.data.tokenize import PAD_ID, SPECIAL_TOKENS, UNK, UNK_ID, TextTokenizer
+from seqlab.data.tokenize import (
+    PAD_ID,
+    SPECIAL_TOKENS,
+    UNK,
+    UNK_ID,
+    TextTokenizer,
+    train_vocabulary,
+)
 from seqlab.errors import SeqlabError
 from seqlab.families import build_encoder
 from seqlab.families.base import keras_init, make_embedding, masked_max
@@ -90,20 +97,12 @@ def fit_word_tokenizer(
 ) -> TextTokenizer:
     """A WordLevel vocabulary of whole words: no pre-tokenizer, since the words are given
     (UD's "n't", "U.S." or "2 1/2" stay one token each). Saved as the library's own JSON."""
-    from tokenizers import Tokenizer, models, normalizers, trainers
+    from tokenizers import Tokenizer, models, normalizers
 
     tok = Tokenizer(models.WordLevel(unk_token=UNK))
     steps = [normalizers.NFC()] + ([normalizers.Lowercase()] if lowercase else [])
     tok.normalizer = normalizers.Sequence(steps)
-    trainer = trainers.WordLevelTrainer(
-        vocab_size=(max_vocab + len(SPECIAL_TOKENS)) if max_vocab else 10**9,
-        min_frequency=min_freq,
-        special_tokens=SPECIAL_TOKENS,
-        show_progress=False,
-    )
-    tok.train_from_iterator(words, trainer)
-    if tok.get_vocab_size() <= len(SPECIAL_TOKENS):
-        raise SeqlabError("the training sentences are empty: no word to build a vocabulary from")
+    train_vocabulary(tok, words, max_vocab=max_vocab, min_freq=min_freq, what="sentences")
     return TextTokenizer(tok, "word")
 
 
