@@ -166,6 +166,10 @@ def test_error_unknown_family_and_dataset(tmp_path):
                                        "--out", str(tmp_path / "x")), "transformer", "lstm")
     _assert_user_error(_run_subprocess("train", "--data", "imbd", "--family", "bow",
                                        "--out", str(tmp_path / "y")), "imbd", "imdb")
+    # a named dataset made for another task is refused before anything is read
+    _assert_user_error(_run_subprocess("train", "--data", "tinyshakespeare", "--family", "bow",
+                                       "--out", str(tmp_path / "z")),
+                       "tinyshakespeare is a dataset for --task lm, not classify", "imdb, names")
 
 
 def test_error_csv_without_the_named_column(tmp_path):

@@ -305,4 +305,4 @@ def test_tag_bad_inputs_are_one_line_errors(tmp_path, capsys):
     assert code == 2 and err.count("\n") == 1
     assert "bad.conllu:1: expected 10 tab-separated columns, found 4" in err
     code = main(["train", "--task", "tag", "--data", "imdb", "--out", str(tmp_path / "m")])
-    assert code == 2 and "imdb is not a tagging dataset" in capsys.readouterr().err
+    assert code == 2 and "imdb is a dataset for --task classify, not tag" in capsys.readouterr().err

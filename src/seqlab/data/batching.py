@@ -30,6 +30,14 @@ def pad_sequences(
     return ids, lengths
 
 
+def distributed_rank_and_size() -> tuple[int, int]:
+    """(rank, world size) of the running torch.distributed group; (0, 1) outside one."""
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
 class ListDataset(Dataset):
     """A list of already-encoded examples (dicts); collation is the task's job."""
 
@@ -79,17 +87,11 @@ class BucketBatchSampler(Sampler[list[int]]):
 
     @property
     def rank(self) -> int:
-        if self._rank is not None:
-            return self._rank
-        dist = torch.distributed
-        return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+        return self._rank if self._rank is not None else distributed_rank_and_size()[0]
 
     @property
     def world_size(self) -> int:
-        if self._world_size is not None:
-            return self._world_size
-        dist = torch.distributed
-        return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+        return self._world_size if self._world_size is not None else distributed_rank_and_size()[1]
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch

@@ -57,6 +57,8 @@ class DatasetSpec:
     local_names: tuple[str, ...]
     # Reads the resolved path into {split: examples}; None = resolve-only for now.
     loader: Callable[[Path], dict[str, list[Example]]] | None = None
+    # Task shapes the loader's examples are made for (checked before anything is read).
+    tasks: tuple[str, ...] = ()
 
 
 # --- loaders --------------------------------------------------------------------------
@@ -165,6 +167,7 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
         local_names=("imdb/aclImdb_v1.tar.gz", "aclImdb_v1.tar.gz", "imdb/aclImdb", "aclImdb"),
         loader=_load_imdb,
+        tasks=("classify",),
     ),
     "names": DatasetSpec(
         name="names",
@@ -173,6 +176,7 @@ DATASETS: dict[str, DatasetSpec] = {
         files=(RemoteFile("https://download.pytorch.org/tutorial/data.zip", "data.zip", None),),
         local_names=("names", "data/names", "names/data.zip", "data.zip"),
         loader=_load_names,
+        tasks=("classify",),
     ),
     "tinyshakespeare": DatasetSpec(
         name="tinyshakespeare",
@@ -187,6 +191,7 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
         local_names=("tinyshakespeare/input.txt", "tinyshakespeare"),
         loader=_load_tinyshakespeare,
+        tasks=("lm",),
     ),
     "multi30k": DatasetSpec(
         name="multi30k",
@@ -197,6 +202,7 @@ DATASETS: dict[str, DatasetSpec] = {
             for lang in ("de", "en")
         ),
         local_names=("multi30k",),
+        tasks=("translate",),
     ),
     "ud-ewt": DatasetSpec(
         name="ud-ewt",
@@ -208,8 +214,20 @@ DATASETS: dict[str, DatasetSpec] = {
         ),
         local_names=("ud_english_ewt", "ud-ewt", "UD_English-EWT"),
         loader=_load_ud_ewt,
+        tasks=("tag",),
     ),
 }
+
+
+def check_task(name: str, task: str) -> None:
+    """Refuse, before reading anything, a named dataset that is not made for `task`."""
+    spec = get_spec(name)
+    if task not in spec.tasks:
+        fitting = [n for n, other in DATASETS.items() if task in other.tasks]
+        raise SeqlabError(
+            f"{name} is a dataset for --task {' / '.join(spec.tasks) or '(none yet)'}, not {task}; "
+            f"datasets for {task}: {', '.join(fitting) or 'none yet'} (or give a file)"
+        )
 
 
 # --- resolving ------------------------------------------------------------------------

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from seqlab.data.batching import distributed_rank_and_size
 from seqlab.errors import SeqlabError
 
 STREAM_FORMAT = 1
@@ -200,9 +201,7 @@ def _open(path: Path, header: dict) -> np.ndarray:
 
 def _rank_world(rank: int | None, world_size: int | None) -> tuple[int, int]:
     if world_size is None:
-        dist = torch.distributed
-        ready = dist.is_available() and dist.is_initialized()
-        return (dist.get_rank(), dist.get_world_size()) if ready else (0, 1)
+        return distributed_rank_and_size()
     return rank or 0, world_size
 
 

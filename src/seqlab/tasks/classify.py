@@ -34,7 +34,7 @@ class SequenceClassifier(nn.Module):
 
 def read_classification_source(cfg: RunConfig) -> dict[str, list[dict]]:
     """Named dataset, the built-in demo corpus, or the user's file(s) -> splits."""
-    from seqlab.data.datasets import DATASETS, load_dataset
+    from seqlab.data.datasets import DATASETS, check_task, load_dataset
     from seqlab.data.formats import read_classification
     from seqlab.data.splits import carve_validation
 
@@ -52,9 +52,8 @@ def read_classification_source(cfg: RunConfig) -> dict[str, list[dict]]:
 
         splits = make_corpus(seed=0)
     elif d.source in DATASETS:
+        check_task(d.source, cfg.task)
         splits = load_dataset(d.source, d.data_dir)
-        if splits["train"] and "label" not in splits["train"][0]:  # e.g. ud-ewt: tagged sentences
-            raise SeqlabError(f"{d.source} is not a classification dataset; use it with its task (ud-ewt: --task tag)")
     elif Path(d.source).exists():
         splits = read(d.source)
     else:

@@ -127,17 +127,15 @@ class LMTask(Task):
 
     # -- data ----------------------------------------------------------------------------
     def load_splits(self) -> dict[str, TextSource]:
-        from seqlab.data.datasets import DATASETS, load_dataset
+        from seqlab.data.datasets import DATASETS, check_task, load_dataset
 
         d = self.cfg.data
         if not d.source:
             raise SeqlabError("no data given: pass --data with a corpus name (tinyshakespeare) or a text file")
         path = Path(d.source)
         if d.source in DATASETS:
+            check_task(d.source, self.name)
             raw = load_dataset(d.source, d.data_dir)
-            if not all(isinstance(v, str) for v in raw.values()):
-                raise SeqlabError(f"{d.source} is not a plain-text corpus; for --task lm use "
-                                  "tinyshakespeare or a text file")
             splits = {name: TextSource(text=text) for name, text in raw.items()}
         elif path.is_file():
             splits = split_file(path, d.encoding, d.validation_fraction)

@@ -37,7 +37,6 @@ from seqlab.families.base import keras_init, make_embedding, masked_max
 from seqlab.tasks.base import Task, limit_examples
 
 IGNORE = -100  # tag id of pad steps (and of tags unseen in training): left out of loss/metrics
-TAG_DATASETS = ("ud-ewt",)
 MAX_WORD_CHARS = 20  # longer words keep their first and last 10 characters (prefix + suffix)
 CHAR_MIN_COUNT = 2  # rarer characters map to <unk>, so its embedding row gets trained
 MAX_CHARS = 1000
@@ -170,26 +169,23 @@ class TagTask(Task):
 
     def load_splits(self) -> dict[str, list[dict]]:
         from seqlab.data.conllu import guess_tag_format
-        from seqlab.data.datasets import DATASETS, get_spec, resolve
+        from seqlab.data.datasets import DATASETS, check_task, get_spec, resolve
         from seqlab.data.splits import carve_validation
 
         d = self.cfg.data
         if not d.source:
             raise SeqlabError("no data given: pass --data ud-ewt, a .conllu file or a token<TAB>tag file")
-        if d.source in TAG_DATASETS:
+        if d.source in DATASETS:
+            check_task(d.source, self.name)
             splits = get_spec(d.source).loader(resolve(d.source, d.data_dir), tag_column=d.tag_column)
         elif Path(d.source).exists():
             splits = self._read(d.source)
             if not Path(d.source).is_dir() and (d.format or guess_tag_format(d.source)) != "conllu":
                 self.tag_set = None  # a token<TAB>tag file: its tags are whatever it holds
-        elif d.source in DATASETS or d.source == "demo":
-            raise SeqlabError(
-                f"{d.source} is not a tagging dataset; tagging datasets: {', '.join(TAG_DATASETS)} "
-                "(or a .conllu / token<TAB>tag file)"
-            )
         else:
+            tagging = [n for n, spec in DATASETS.items() if self.name in spec.tasks]
             raise SeqlabError(
-                f"{d.source}: no such file or folder, and not a tagging dataset ({', '.join(TAG_DATASETS)})"
+                f"{d.source}: no such file or folder, and not a tagging dataset ({', '.join(tagging)})"
             )
         if d.test_data:
             splits["test"] = [ex for part in self._read(d.test_data).values() for ex in part]
