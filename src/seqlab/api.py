@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from seqlab.bundle import Bundle, count_parameters, load_bundle, save_bundle
-from seqlab.config import RunConfig, build_config
+from seqlab.config import RunConfig, apply_overrides, build_config
 from seqlab.errors import SeqlabError
 from seqlab.families import check_family_name
 from seqlab.tasks import make_task
@@ -114,16 +114,21 @@ def _train_linear(cfg: RunConfig, task, splits: dict[str, list], out: Path) -> B
 def evaluation_split(bundle: Bundle, data: str | None, split: str, **data_settings: Any) -> list:
     """The examples to test a bundle on: a named split of a dataset (validation carved with the
     bundle's own seed, so it is the split the model was tuned on), or a whole file."""
-    source = data or bundle.cfg.data.source
-    if source is None:
+    if data is None:  # the data the model was trained on, exactly as it was read then
+        cfg = RunConfig.from_dict(bundle.cfg.to_dict())
+        cfg.data.limit = None
+        apply_overrides(cfg, data_settings)
+    else:
+        # read the tags the model learned (upos/xpos) unless told otherwise
+        settings = {"data.tag_column": bundle.cfg.data.tag_column, **data_settings}
+        cfg = build_config(task=bundle.cfg.task, data=data, settings=settings)
+        cfg.train.seed = bundle.cfg.train.seed
+    source = cfg.data.source
+    if source is None and not cfg.data.source_file:
         raise SeqlabError("no data given: pass --data with a dataset name or a file path")
-    # read the tags the model learned (upos/xpos) unless told otherwise
-    settings = {"data.tag_column": bundle.cfg.data.tag_column, **data_settings}
-    cfg = build_config(task=bundle.cfg.task, data=source, settings=settings)
-    cfg.train.seed = bundle.cfg.train.seed
     task = make_task(cfg)
     splits = task.load_splits()
-    if Path(source).exists() and len(splits) <= 2 and "test" not in splits:
+    if data is not None and Path(data).exists() and len(splits) <= 2 and "test" not in splits:
         # a single file (train + carved validation): all of it is test data
         return [ex for part in splits.values() for ex in part]
     if split not in splits:

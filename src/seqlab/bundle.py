@@ -133,9 +133,39 @@ class Bundle:
     def generate_stream(self, prime: str = "", length: int = 200, temperature: float = 1.0,
                         top_k: int | None = None, seed: int | None = None, warn=None):
         """Yield the continuation of `prime` piece by piece as it is sampled (lm)."""
+        if self.cfg.task == "generate":
+            raise SeqlabError("a conditional generator writes whole texts for a condition: use "
+                              "sample(condition, n) (seqlab generate DIR --condition C -n N)")
         if not hasattr(self.task, "generate"):
             raise SeqlabError(f"a {self.cfg.task} model does not generate text; train one with --task lm")
         return self.task.generate(self.model, prime, length, temperature, top_k, seed, warn=warn)
+
+    def sample(self, condition: str | None, n: int = 10, temperature: float = 1.0, top_k: int | None = None,
+               seed: int | None = None, prime: str = "", max_length: int | None = None) -> list[str]:
+        """`n` texts written for `condition` (generate task), each starting with `prime`."""
+        if self.cfg.task != "generate":
+            raise SeqlabError(f"a {self.cfg.task} model has no conditions; train one with --task generate")
+        if not condition:
+            raise SeqlabError(f"give a condition (--condition); known conditions: {', '.join(self.task.conditions)}")
+        return self.task.sample(self.model, condition, n, temperature, top_k, seed, prime, max_length)
+
+    def translate(self, texts: list[str] | str, beam: int | None = None, warn=None) -> list[str]:
+        """Translations of `texts` (translate task): beam search of width `beam` (default:
+        the model's setting; 1 is greedy). Sources longer than the model's limit are cut,
+        with a `warn` (default: a Python warning)."""
+        if self.cfg.task != "translate":
+            raise SeqlabError(f"a {self.cfg.task} model does not translate; train one with --task translate")
+        if warn is None:
+            import warnings
+
+            warn = lambda msg: warnings.warn(msg, stacklevel=3)  # noqa: E731
+        return self.task.translate(self.model, _check_texts(texts), beam, warn=warn)
+
+    def attention_heatmap(self, text: str, path: str | Path, beam: int | None = None) -> Path:
+        """Write a PNG of the attention weights while translating `text`."""
+        if self.cfg.task != "translate":
+            raise SeqlabError(f"a {self.cfg.task} model has no attention to plot")
+        return self.task.attention_heatmap(self.model, text, Path(path), beam)
 
     def generate(self, prime: str = "", length: int = 200, temperature: float = 1.0,
                  top_k: int | None = None, seed: int | None = None) -> str:

@@ -21,6 +21,7 @@ SETTING_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--format", "data.format", str, "reader: csv, tsv, jsonl, fasttext, folder; tag: conllu, tsv (default: by extension)"),
     ("--text-column", "data.text_column", str, "column/field holding the text (default: text)"),
     ("--label-column", "data.label_column", str, "column/field holding the label (default: label)"),
+    ("--condition-column", "data.condition_column", str, "generate: column/field the text is written for (default: condition)"),
     ("--encoding", "data.encoding", str, "file encoding (default utf-8), e.g. latin-1"),
     ("--validation-fraction", "data.validation_fraction", float, "share of train held out when no validation split is given"),
     ("--limit", "data.limit", int, "use at most N random examples per split (quick runs)"),
@@ -29,9 +30,19 @@ SETTING_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--max-vocab", "data.max_vocab", int, "keep the N most frequent tokens"),
     ("--min-freq", "data.min_freq", int, "drop tokens seen fewer times in training"),
     ("--max-length", "data.max_length", int, "tokens kept per example"),
+    ("--source", "data.source_file", str, "translate: source sentences, one per line (gzip accepted)"),
+    ("--target", "data.target_file", str, "translate: their translations, line by line"),
+    ("--valid-source", "data.valid_source", str, "translate: validation source file"),
+    ("--valid-target", "data.valid_target", str, "translate: validation target file"),
+    ("--test-source", "data.test_source", str, "translate: test source file"),
+    ("--test-target", "data.test_target", str, "translate: test target file"),
     ("--tag-column", "data.tag_column", str, "tag: CoNLL-U tags to learn, upos or xpos (default upos)"),
     ("--embed-dim", "model.embed_dim", int, "embedding size"),
     ("--hidden-dim", "model.hidden_dim", int, "hidden size (rnn state, bow MLP)"),
+    ("--cell", "model.cell", str, "recurrent cell: lstm, gru or rnn (translate: the decoder's with a bow/cnn encoder)"),
+    ("--attention", "model.attention", str, "translate: none, dot, general or additive"),
+    ("--beam", "model.beam", int, "translate: beam width used for testing (1 = greedy)"),
+    ("--length-penalty", "model.length_penalty", float, "translate: rank beams by log-prob / length**P"),
     ("--layers", "model.layers", int, "stacked recurrent layers"),
     ("--bidirectional", "model.bidirectional", bool, "read both directions (rnn family)"),
     ("--dropout", "model.dropout", float, "dropout rate"),
@@ -53,6 +64,7 @@ SETTING_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--lr", "train.lr", float, "Adam learning rate"),
     ("--weight-decay", "train.weight_decay", float, "Adam weight decay"),
     ("--lr-decay", "train.lr_decay", float, "multiply the learning rate by this after each epoch (default 1)"),
+    ("--label-smoothing", "train.label_smoothing", float, "translate: label smoothing of the training loss"),
     ("--grad-clip", "train.grad_clip", float, "gradient norm clipping (0 = off)"),
     ("--patience", "train.patience", int, "early stopping patience in epochs (0 = off)"),
     ("--seed", "train.seed", int, "random seed (same seed, same machine: same metrics)"),
@@ -101,7 +113,7 @@ def _parser() -> argparse.ArgumentParser:
 
     p = verb("train", "train a model and write a bundle folder",
              "seqlab train --task classify --data imdb --family lstm --epochs 3 --out runs/imdb-lstm")
-    p.add_argument("--task", default="classify", help="task shape: classify, tag or lm (default: classify)")
+    p.add_argument("--task", default="classify", help="task shape: classify, tag, lm, generate or translate (default: classify)")
     p.add_argument("--data", help="dataset name (imdb, names, demo) or a file/folder path")
     p.add_argument("--family", default=None, help="linear, bow, cnn, rnn, lstm or gru (default: lstm)")
     p.add_argument("--out", required=True, help="bundle folder to write")
@@ -127,15 +139,28 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("texts", nargs="*", help="texts to classify ('-' or none: read lines from stdin)")
     p.add_argument("--file", help="read one text per line from this file ('-' for stdin)")
 
-    p = verb("generate", "sample text from a language model (--task lm), printed as it is written",
-             'seqlab generate runs/shakespeare --prime "ROMEO:" --length 500 --temperature 0.8 --seed 1')
-    p.add_argument("model", help="bundle folder of a language model")
-    p.add_argument("--prime", default="", help="text to start from (default: a line break)")
-    p.add_argument("--length", type=int, default=500, help="tokens (characters) to generate (default 500)")
+    p = verb("generate", "sample text from a language model (--task lm, printed as it is written) or "
+             "texts for a condition (--task generate, one per line)",
+             'seqlab generate runs/shakespeare --prime "ROMEO:" --length 500 --temperature 0.8 --seed 1\n'
+             '         seqlab generate runs/names-gen --condition Russian -n 10 --temperature 0.8 --seed 1')
+    p.add_argument("model", help="bundle folder of a language model or a conditional generator")
+    p.add_argument("--prime", default="", help="text to start from (lm default: a line break)")
+    p.add_argument("--length", type=int, default=None,
+                   help="lm: tokens (characters) to generate (default 500); generate: the most per text")
+    p.add_argument("--condition", help="generate: what to write for, e.g. a language")
+    p.add_argument("-n", "--num", type=int, default=10, help="generate: how many texts (default 10)")
     p.add_argument("--temperature", type=float, default=1.0,
                    help="above 0; below 1 is safer, above 1 wilder (default 1)")
     p.add_argument("--top-k", type=int, default=None, help="sample only from the K most likely tokens")
     p.add_argument("--seed", type=int, default=None, help="same seed, same text (default: random)")
+
+    p = verb("translate", "translate sentences with an encoder-decoder model (--task translate)",
+             'seqlab translate runs/de-en "Ein Hund rennt über die Wiese." --beam 5 --json')
+    p.add_argument("model", help="bundle folder of a translation model")
+    p.add_argument("texts", nargs="*", help="sentences ('-' or none: read lines from stdin)")
+    p.add_argument("--file", help="read one sentence per line from this file ('-' for stdin)")
+    p.add_argument("--beam", type=int, default=None, help="beam width (1 = greedy; default: the model's, 5)")
+    p.add_argument("--attention-png", metavar="FILE", help="write the attention heatmap of the first sentence")
 
     p = verb("inspect", "color a passage by one hidden unit of a language model, with its top-5 "
              "next-character guesses (HTML or PNG)",
@@ -267,11 +292,17 @@ def cmd_generate(args) -> None:
     import seqlab
 
     bundle = seqlab.load(args.model)
+    if bundle.cfg.task == "generate":
+        texts = bundle.sample(args.condition, args.num, args.temperature, args.top_k, args.seed,
+                              prime=args.prime, max_length=args.length)
+        _print(args, {"condition": args.condition, "texts": texts, "seed": args.seed}, "\n".join(texts))
+        return
 
     def warn(message: str) -> None:
         print(f"seqlab: warning: {message}", file=sys.stderr, flush=True)
 
-    pieces = bundle.generate_stream(args.prime, args.length, args.temperature, args.top_k, args.seed, warn=warn)
+    length = 500 if args.length is None else args.length
+    pieces = bundle.generate_stream(args.prime, length, args.temperature, args.top_k, args.seed, warn=warn)
     if args.json:
         text = "".join(pieces)
         print(json.dumps({"prime": args.prime, "text": text, "seed": args.seed}, ensure_ascii=False))
@@ -285,6 +316,27 @@ def cmd_generate(args) -> None:
     if not last.endswith("\n"):
         out.write("\n")
     out.flush()
+
+
+def cmd_translate(args) -> None:
+    import seqlab
+
+    bundle = seqlab.load(args.model)
+    texts = _read_inputs(args)
+    if not texts:
+        raise SeqlabError("no input sentence to translate")
+
+    def warn(message: str) -> None:
+        print(f"seqlab: warning: {message}", file=sys.stderr, flush=True)
+
+    outputs = bundle.translate(texts, beam=args.beam, warn=warn)
+    if args.attention_png:
+        bundle.attention_heatmap(texts[0], args.attention_png, beam=args.beam)
+    if args.json:
+        items = [{"source": s, "translation": t} for s, t in zip(texts, outputs)]
+        print(json.dumps(items[0] if len(items) == 1 else items, ensure_ascii=False))
+        return
+    print("\n".join(outputs))
 
 
 def cmd_inspect(args) -> None:
@@ -363,7 +415,7 @@ def cmd_demo(args) -> None:
 COMMANDS = {
     "train": cmd_train, "test": cmd_test, "predict": cmd_predict, "compare": cmd_compare,
     "probe": cmd_probe, "bow": cmd_bow, "datasets": cmd_datasets, "demo": cmd_demo,
-    "generate": cmd_generate, "inspect": cmd_inspect,
+    "generate": cmd_generate, "inspect": cmd_inspect, "translate": cmd_translate,
 }
 
 
@@ -377,7 +429,12 @@ def _quiet_libraries(verbose: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    # texts after an option (`translate DIR --beam 5 "Ein Hund."`): argparse leaves them over
+    if extras and isinstance(getattr(args, "texts", None), list) and not any(e.startswith("-") for e in extras):
+        args.texts += extras
+    elif extras:
+        parser.error(f"unrecognized arguments: {' '.join(extras)}")
     if not args.verb:
         parser.print_help()
         return 0

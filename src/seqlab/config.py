@@ -25,6 +25,7 @@ class DataConfig:
     format: str | None = None  # reader override: csv, tsv, jsonl, fasttext, folder
     text_column: str = "text"
     label_column: str = "label"
+    condition_column: str = "condition"  # generate: the column a text is written for
     encoding: str = "utf-8"
     validation_fraction: float = 0.1
     limit: int | None = None  # keep at most this many examples per split (quick runs)
@@ -33,6 +34,13 @@ class DataConfig:
     max_vocab: int | None = 20000
     min_freq: int = 1
     max_length: int | None = 400  # tokens kept per example (from the start)
+    # translate: parallel files, one sentence per line (gzip accepted), aligned by line
+    source_file: str | None = None
+    target_file: str | None = None
+    valid_source: str | None = None
+    valid_target: str | None = None
+    test_source: str | None = None
+    test_target: str | None = None
     tag_column: str = "upos"  # tag: which CoNLL-U tags to learn, upos | xpos
 
 
@@ -54,6 +62,11 @@ class ModelConfig:
     char_features: bool = False
     char_dim: int = 50  # character embedding size
     char_filters: int = 100  # char CNN output size per word (measured better than 64 on EWT)
+    # translate: attention none | dot | general | additive; decoding beam width and length
+    # penalty (hypotheses ranked by log-probability / length**length_penalty)
+    attention: str = "general"
+    beam: int = 5
+    length_penalty: float = 1.0
     # linear baseline (scikit-learn)
     features: str = "tfidf"  # count | tfidf | binary
     ngram_max: int = 1
@@ -70,6 +83,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     lr_decay: float = 1.0  # learning rate multiplied by this after each epoch (1 = constant)
     grad_clip: float = 1.0
+    label_smoothing: float = 0.0  # translate: spread this much target probability evenly
     patience: int = 3  # early stopping, in epochs without improvement
     seed: int = 0
     accelerator: str = "auto"
@@ -202,6 +216,13 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     },
     # Language models read characters as written (case and all code points) by default.
     "lm": {"data.tokenizer": "char", "data.lowercase": False, "train.lr": 0.002},
+    # Translation: subwords as written (scored cased on raw text), a bidirectional encoder.
+    "translate": {"data.tokenizer": "bpe", "data.lowercase": False, "data.max_vocab": 8000,
+                  "data.max_length": 100, "model.bidirectional": True, "model.embed_dim": 256,
+                  "model.hidden_dim": 256, "model.dropout": 0.3, "train.label_smoothing": 0.1},
+    # Conditional generation writes short texts (names) one character at a time.
+    "generate": {"data.tokenizer": "char", "data.lowercase": False, "data.max_length": 32,
+                 "train.lr": 0.002},
 }
 
 # Settings a family implies unless the user sets them (Kim 2014 used dropout 0.5).

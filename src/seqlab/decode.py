@@ -1,5 +1,6 @@
 """Decoding: turning a model's next-token scores into tokens, shared by every task that
-writes sequences (lm sampling from a prime; generate and translate later).
+writes sequences: lm samples from a prime, generate samples names for a condition (in
+batches), translate decodes greedily or with beam search.
 
 Models stay out of this module. A decoder drives a *step function*
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -107,6 +109,109 @@ def windowed(forward: Callable[[torch.Tensor], torch.Tensor], window: int) -> St
     return step
 
 
-# Beam search (keep the k best partial sequences by summed log-probability, with a length
-# penalty) belongs here too; the translate task adds `beam_search(step_fn, ...)` beside
-# `generate`, on the same step-function contract.
+@torch.no_grad()
+def sample_batch(
+    step_fn: StepFn,
+    start_state: Any,
+    prime_ids: torch.Tensor,
+    max_length: int | Sequence[int],
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    seed: int | None = None,
+    *,
+    stop_id: int,
+    sample: bool = True,
+) -> list[list[int]]:
+    """Decode B sequences at once: read `prime_ids` (B, t), then sample (or, with
+    sample=False, pick greedily) up to `max_length` tokens per row, a row ending at
+    `stop_id` (not included); `max_length` may differ per row. Rows that have stopped keep
+    stepping but their tokens are dropped."""
+    if sample:
+        check_sampling(temperature, top_k)
+    rows = prime_ids.size(0)
+    limits = [max_length] * rows if isinstance(max_length, int) else list(max_length)
+    if min(limits) < 1:
+        raise SeqlabError(f"the maximum length must be at least 1 (got {min(limits)})")
+    gen = make_generator(seed)
+    out: list[list[int]] = [[] for _ in range(rows)]
+    done = torch.zeros(rows, dtype=torch.bool)
+    logits, state = step_fn(prime_ids, start_state)
+    for _ in range(max(limits)):
+        tokens = (sample_next(logits, temperature, top_k, gen) if sample else greedy(logits)).cpu()
+        for r in (~done).nonzero().flatten().tolist():
+            if int(tokens[r]) == stop_id:
+                done[r] = True
+            else:
+                out[r].append(int(tokens[r]))
+                done[r] = len(out[r]) >= limits[r]
+        if bool(done.all()):
+            break
+        logits, state = step_fn(tokens.view(-1, 1), state)
+    return out
+
+
+@dataclass
+class Hypothesis:
+    tokens: list[int]  # without the start token and without the end token
+    log_prob: float  # summed log-probability, the end token included when finished
+    score: float  # what the hypotheses are ranked by (length-normalized log_prob)
+
+
+def length_normalized(log_prob: float, length: int, alpha: float) -> float:
+    """Summed log-probability / length**alpha (fairseq's convention; alpha 0 ranks by raw
+    log-probability, which favors short outputs; 1 ranks by mean log-probability per token)."""
+    return log_prob / max(length, 1) ** alpha
+
+
+@torch.no_grad()
+def beam_search(
+    step_fn: StepFn,
+    start_state: Any,
+    start_id: int,
+    stop_id: int,
+    beam: int,
+    max_length: int,
+    *,
+    select: Callable[[Any, torch.Tensor], Any],
+    length_penalty: float = 1.0,
+) -> list[Hypothesis]:
+    """Keep the `beam` best partial outputs by summed log-probability. `step_fn` gets the
+    last token of each live hypothesis (k, 1) and their state; `select(state, index)` picks
+    rows of a state (index: (k,) long). At each step the best `live` continuations of all
+    live hypotheses are taken; those ending in `stop_id` are finished and the beam shrinks
+    by one for each, so width 1 is exactly greedy decoding. Returns the finished (or, at
+    `max_length`, unfinished) hypotheses, best first by `length_normalized` score."""
+    if beam < 1:
+        raise SeqlabError(f"--beam must be at least 1 (got {beam}); 1 is greedy decoding")
+    if max_length < 1:
+        raise SeqlabError(f"the maximum length must be at least 1 (got {max_length})")
+    live_tokens: list[list[int]] = [[]]
+    live_scores = torch.zeros(1)
+    logits, state = step_fn(torch.tensor([[start_id]]), start_state)
+    finished: list[Hypothesis] = []
+    for step in range(max_length):
+        logp = torch.log_softmax(logits.float(), dim=-1).cpu()  # (k, V)
+        total = (live_scores[:, None] + logp).flatten()  # (k * V)
+        width = beam - len(finished)
+        best = total.topk(min(width, total.numel()))
+        rows = torch.div(best.indices, logp.size(1), rounding_mode="floor")
+        tokens = best.indices % logp.size(1)
+        keep_rows, keep_tokens, keep_scores = [], [], []
+        for value, row, token in zip(best.values.tolist(), rows.tolist(), tokens.tolist()):
+            seq = live_tokens[row]
+            if token == stop_id:
+                finished.append(Hypothesis(seq, value, length_normalized(value, len(seq) + 1, length_penalty)))
+            else:
+                keep_rows.append(row)
+                keep_tokens.append(token)
+                keep_scores.append(value)
+        if not keep_rows or step + 1 == max_length:
+            for row, token, value in zip(keep_rows, keep_tokens, keep_scores):  # cut at max_length
+                seq = live_tokens[row] + [token]
+                finished.append(Hypothesis(seq, value, length_normalized(value, len(seq), length_penalty)))
+            break
+        index = torch.tensor(keep_rows)
+        live_tokens = [live_tokens[r] + [t] for r, t in zip(keep_rows, keep_tokens)]
+        live_scores = torch.tensor(keep_scores)
+        logits, state = step_fn(torch.tensor(keep_tokens).view(-1, 1), select(state, index))
+    return sorted(finished, key=lambda h: h.score, reverse=True)

@@ -141,3 +141,17 @@ def format_table(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> 
     lines.append("  ".join("-" * w for w in widths))
     lines += ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(b, widths))) for b in body]
     return "\n".join(lines)
+
+
+def plot_attention(source: list[str], target: list[str], weights: np.ndarray, path: Path) -> None:
+    """Attention heatmap: one row per output token, one column per source token."""
+    plt = _pyplot()
+    weights = np.asarray(weights)[: len(target), : len(source)]
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.45 * len(source) + 1.5), max(3.0, 0.4 * len(target) + 1.2)))
+    ax.imshow(weights, cmap="Greys", vmin=0.0, vmax=1.0, aspect="auto")
+    ax.set_xticks(range(len(source)), [t.replace("\u2581", "") or "_" for t in source], rotation=60, ha="right")
+    ax.set_yticks(range(len(target)), [t.replace("\u2581", "") or "_" for t in target])
+    ax.set_xlabel("source")
+    ax.set_ylabel("translation")
+    ax.set_title("attention weights")
+    _save(fig, path)

@@ -140,6 +140,18 @@ def _load_tinyshakespeare(path: Path) -> dict[str, str]:
     return {"train": text[:cut], "validation": text[cut:]}
 
 
+def _load_multi30k(path: Path) -> dict[str, list[dict[str, str]]]:
+    """German -> English {"source", "target"} pairs: train 29,000, validation 1,014 (val),
+    test 1,000 (test_2016_flickr), raw text as published."""
+    from seqlab.data.parallel import find_side, read_parallel
+
+    folder = path if path.is_dir() else path.parent
+    return {
+        split: read_parallel(find_side(folder, f"{stem}.de"), find_side(folder, f"{stem}.en"))
+        for split, stem in (("train", "train"), ("validation", "val"), ("test", "test_2016_flickr"))
+    }
+
+
 def as_generate(dataset: dict[str, list[Example]]) -> dict[str, list[dict[str, str]]]:
     """Classify-shaped {"text", "label"} -> generate-shaped {"condition": label, "text"}."""
     return {
@@ -176,7 +188,7 @@ DATASETS: dict[str, DatasetSpec] = {
         files=(RemoteFile("https://download.pytorch.org/tutorial/data.zip", "data.zip", None),),
         local_names=("names", "data/names", "names/data.zip", "data.zip"),
         loader=_load_names,
-        tasks=("classify",),
+        tasks=("classify", "generate"),
     ),
     "tinyshakespeare": DatasetSpec(
         name="tinyshakespeare",
@@ -195,13 +207,14 @@ DATASETS: dict[str, DatasetSpec] = {
     ),
     "multi30k": DatasetSpec(
         name="multi30k",
-        description="Multi30k task 1 German-English captions: 29k/1,014/1,000; resolve only for now",
+        description="Multi30k task 1 German->English image captions: 29,000 / 1,014 / 1,000 (test2016)",
         files=tuple(
             RemoteFile(_MULTI30K + f"{split}.{lang}.gz", f"{split}.{lang}.gz", None)
             for split in ("train", "val", "test_2016_flickr")
             for lang in ("de", "en")
         ),
         local_names=("multi30k",),
+        loader=_load_multi30k,
         tasks=("translate",),
     ),
     "ud-ewt": DatasetSpec(

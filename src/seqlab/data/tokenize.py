@@ -1,4 +1,4 @@
-"""Word- and character-level tokenizers on the `tokenizers` library.
+"""Word-, subword (BPE) and character-level tokenizers on the `tokenizers` library.
 
 A tokenizer is fit on the training split only and saved in the bundle as the library's own
 `tokenizer.json`, so loading a model needs nothing of ours beyond this thin wrapper.
@@ -18,7 +18,12 @@ from seqlab.errors import SeqlabError
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
 SPECIAL_TOKENS = [PAD, UNK, BOS, EOS]
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = range(4)
-LEVELS = ("word", "char")
+LEVELS = ("word", "char", "bpe")
+# Reversible tokenization (translation output is scored on detokenized text): each token
+# carries its leading space as "▁" (SentencePiece's Metaspace), so decoding restores the
+# text exactly. Words keep the marker, punctuation is split off ("▁dog", ".").
+_SPACE = "\u2581"
+_SPACED_WORD_PATTERN = _SPACE + r"?\w+(?:'\w+)*|" + _SPACE + r"?[^\w\s" + _SPACE + "]|" + _SPACE
 
 # Words keep inner apostrophes ("don't"); every other non-space symbol is its own token.
 _WORD_PATTERN = r"\w+(?:'\w+)*|[^\w\s]"
@@ -33,7 +38,14 @@ def _normalizer(lowercase: bool) -> normalizers.Normalizer:
     return normalizers.Sequence(steps)
 
 
-def _pre_tokenizer(level: str) -> pre_tokenizers.PreTokenizer:
+def _pre_tokenizer(level: str, spaces: bool = False) -> pre_tokenizers.PreTokenizer:
+    if level == "bpe":
+        return pre_tokenizers.Metaspace(replacement=_SPACE, prepend_scheme="always")
+    if spaces:
+        return pre_tokenizers.Sequence([
+            pre_tokenizers.Metaspace(replacement=_SPACE, prepend_scheme="always", split=True),
+            pre_tokenizers.Split(Regex(_SPACED_WORD_PATTERN), "isolated"),
+        ])
     if level == "char":
         # One token per Unicode code point (not per byte), spaces and newlines included.
         return pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
@@ -57,6 +69,22 @@ def train_vocabulary(
         raise SeqlabError(f"the training {what} are empty: no token to build a vocabulary from")
 
 
+def _fit_bpe(texts: Iterable[str], lowercase: bool, max_vocab: int | None, min_freq: int) -> Tokenizer:
+    """Byte-pair encoding over space-marked words; `max_vocab` is the merged vocabulary size."""
+    tok = Tokenizer(models.BPE(unk_token=UNK))
+    tok.normalizer = _normalizer(lowercase)
+    tok.pre_tokenizer = _pre_tokenizer("bpe")
+    tok.decoder = decoders.Metaspace(replacement=_SPACE, prepend_scheme="always")
+    trainer = trainers.BpeTrainer(
+        vocab_size=max_vocab or 8000, min_frequency=max(min_freq, 2), special_tokens=SPECIAL_TOKENS,
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer)
+    if tok.get_vocab_size() <= len(SPECIAL_TOKENS):
+        raise SeqlabError("the training texts are empty: no token to build a vocabulary from")
+    return tok
+
+
 class TextTokenizer:
     """Text <-> token ids at word or character level, with fixed special-token ids."""
 
@@ -75,15 +103,24 @@ class TextTokenizer:
         lowercase: bool = True,
         max_vocab: int | None = 20000,
         min_freq: int = 1,
+        spaces: bool = False,
     ) -> TextTokenizer:
+        """`spaces=True` (word level; bpe always): tokens keep their leading space, so
+        `decode` gives back the text as written (what translation output is scored on)."""
         if level not in LEVELS:
             raise SeqlabError(
                 f"unknown tokenizer level {level!r}; choose one of: {', '.join(LEVELS)}"
             )
+        if level == "bpe":
+            return cls(_fit_bpe(texts, lowercase, max_vocab, min_freq), level)
+        spaces = spaces and level == "word"
         tok = Tokenizer(models.WordLevel(unk_token=UNK))
         tok.normalizer = _normalizer(lowercase)
-        tok.pre_tokenizer = _pre_tokenizer(level)
-        tok.decoder = decoders.Fuse() if level == "char" else decoders.WordPiece(cleanup=True)
+        tok.pre_tokenizer = _pre_tokenizer(level, spaces)
+        if spaces:
+            tok.decoder = decoders.Metaspace(replacement=_SPACE, prepend_scheme="always")
+        else:
+            tok.decoder = decoders.Fuse() if level == "char" else decoders.WordPiece(cleanup=True)
         train_vocabulary(tok, texts, max_vocab=max_vocab, min_freq=min_freq, what="texts")
         return cls(tok, level)
 

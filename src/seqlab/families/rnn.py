@@ -97,3 +97,29 @@ class RecurrentEncoder(nn.Module):
         else:
             summary = last_step(states, lengths)
         return Encoded(self.dropout(states), self.dropout(summary), mask, final)
+
+
+class StateBridge(nn.Module):
+    """A vector -> the starting state of a stacked recurrent decoder: tanh(W v), one slice
+    per layer (and an LSTM's cell state too). Used by decoders that start from a condition
+    (generate) or from the encoder's summary of the source (translate)."""
+
+    def __init__(self, in_dim: int, cell: str, layers: int, hidden_dim: int):
+        super().__init__()
+        self.lstm = cell == "lstm"
+        self.layers, self.hidden_dim = layers, hidden_dim
+        self.proj = nn.Linear(in_dim, (2 if self.lstm else 1) * layers * hidden_dim)
+
+    def forward(self, vector: torch.Tensor):
+        """(B, in_dim) -> (layers, B, H), or (h, c) for an LSTM."""
+        b = vector.size(0)
+        flat = torch.tanh(self.proj(vector))  # (B, parts * L * H)
+        parts = flat.view(b, -1, self.layers, self.hidden_dim).permute(1, 2, 0, 3).contiguous()
+        return (parts[0], parts[1]) if self.lstm else parts[0]
+
+
+def select_rows(state, index: torch.Tensor):
+    """Rows `index` of a recurrent state, (L, B, H) or (h, c): batch is dim 1."""
+    if isinstance(state, tuple):
+        return tuple(s.index_select(1, index.to(s.device)) for s in state)
+    return state.index_select(1, index.to(state.device))

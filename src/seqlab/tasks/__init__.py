@@ -6,13 +6,17 @@ from seqlab.config import RunConfig
 from seqlab.errors import SeqlabError
 from seqlab.tasks.base import Task
 from seqlab.tasks.classify import ClassifyTask
+from seqlab.tasks.generate import GenerateTask
 from seqlab.tasks.lm import LMTask
 from seqlab.tasks.tag import TagTask
+from seqlab.tasks.translate import TranslateTask
 
 TASKS: dict[str, type[Task]] = {
     "classify": ClassifyTask,
+    "generate": GenerateTask,
     "lm": LMTask,
     "tag": TagTask,
+    "translate": TranslateTask,
 }
 
 

@@ -1,0 +1,251 @@
+"""one-to-many: write a whole sequence for one input (a surname for a language).
+
+Examples: {"condition": str, "text": str}. Model: a recurrent family read as a decoder,
+character by character. The condition's embedding sets the decoder's initial hidden state
+(through a tanh layer, one slice per layer; an LSTM's cell state too) and is also fed beside
+every input character, so the condition cannot fade over a long name. Training is teacher
+forced: input <bos> + text, target text + <eos>.
+
+Metrics: validation cross-entropy per character (nats; the <eos> counts as one), and for
+samples: novelty (share not in the training texts) and, with a classifier bundle,
+conditioning accuracy (share of samples it assigns to the requested condition, averaged
+over conditions). Decoding is seqlab.decode's batched sampler.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from seqlab.config import RunConfig
+from seqlab.data.batching import pad_sequences
+from seqlab.data.tokenize import BOS_ID, EOS_ID, PAD_ID, UNK_ID, TextTokenizer
+from seqlab.errors import SeqlabError
+from seqlab.families import build_encoder, resolve_family
+from seqlab.families.rnn import StateBridge
+from seqlab.tasks.base import Task, limit_examples
+
+IGNORE = -100  # target at padded steps
+
+
+class ConditionalDecoder(nn.Module):
+    def __init__(self, encoder: nn.Module, n_conditions: int, condition_dim: int, layers: int, cell: str):
+        super().__init__()
+        self.decoder = encoder  # a causal RecurrentEncoder built with extra_dim=condition_dim
+        self.condition = nn.Embedding(n_conditions, condition_dim)
+        self.bridge = StateBridge(condition_dim, cell, layers, encoder.state_dim)
+        self.head = nn.Linear(encoder.state_dim, encoder.embedding.num_embeddings)
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor, conditions: torch.Tensor, state=None):
+        """ids (B, T) -> scores of the next character after each step (B, T, V), and the state."""
+        cond = self.condition(conditions)  # (B, C)
+        if state is None:
+            state = self.bridge(cond)
+        extra = cond[:, None, :].expand(-1, ids.size(1), -1)  # (B, T, C): fed at every step
+        enc = self.decoder(ids, lengths, state, extra=extra)
+        return self.head(enc.states), enc.state
+
+
+class GenerateTask(Task):
+    name = "generate"
+    monitor = ("val_loss", "min")
+    summary_metrics = ("nats_per_char", "perplexity")
+
+    def __init__(self, cfg: RunConfig):
+        super().__init__(cfg)
+        self.tokenizer: TextTokenizer | None = None
+        self.conditions: list[str] = []
+
+    # -- data ----------------------------------------------------------------------------
+    def load_splits(self) -> dict[str, list[dict]]:
+        from seqlab.data.datasets import DATASETS, as_generate, check_task, load_dataset
+        from seqlab.data.formats import read_classification
+        from seqlab.data.splits import carve_validation
+
+        d = self.cfg.data
+        if not d.source:
+            raise SeqlabError("no data given: pass --data names, or a CSV/JSONL file with condition and text columns")
+
+        def read(path: str) -> dict[str, list[dict]]:
+            splits = read_classification(path, text_column=d.text_column, label_column=d.condition_column,
+                                         encoding=d.encoding, fmt=d.format)
+            return as_generate(splits)
+
+        if d.source in DATASETS:
+            check_task(d.source, self.name)
+            splits = as_generate(load_dataset(d.source, d.data_dir))
+        elif Path(d.source).exists():
+            splits = read(d.source)
+        else:
+            raise SeqlabError(f"{d.source}: no such file, and not a dataset name (names)")
+        if d.test_data:
+            splits["test"] = [ex for part in read(d.test_data).values() for ex in part]
+        if "validation" not in splits:
+            splits["train"], splits["validation"] = carve_validation(
+                splits["train"], d.validation_fraction, seed=self.cfg.train.seed, key="condition")
+        return limit_examples(splits, d.limit, self.cfg.train.seed)
+
+    def fit_vocab(self, train: list[dict]) -> None:
+        d = self.cfg.data
+        self.tokenizer = TextTokenizer.fit((ex["text"] for ex in train), level=d.tokenizer,
+                                           lowercase=d.lowercase, max_vocab=d.max_vocab, min_freq=d.min_freq)
+        self.conditions = sorted({ex["condition"] for ex in train})
+
+    def condition_id(self, condition: str) -> int:
+        try:
+            return self.conditions.index(condition)
+        except ValueError:
+            raise SeqlabError(f"condition {condition!r} was not seen in training; known conditions: "
+                              f"{', '.join(self.conditions)}") from None
+
+    def encode(self, examples: list[dict]) -> list[dict]:
+        limit = self.cfg.data.max_length
+        texts = self.tokenizer.encode_batch([ex["text"] for ex in examples], limit)
+        items = []
+        for ex, ids in zip(examples, texts):
+            if not ids:
+                continue  # nothing to learn from an empty text
+            items.append({"ids": [BOS_ID, *ids], "targets": [*ids, EOS_ID],
+                          "condition": self.condition_id(ex["condition"])})
+        return items
+
+    def collate(self, items: list[dict]) -> dict[str, torch.Tensor]:
+        ids, lengths = pad_sequences([it["ids"] for it in items])
+        targets, _ = pad_sequences([it["targets"] for it in items], pad_id=IGNORE)
+        return {"ids": ids, "lengths": lengths, "targets": targets,
+                "conditions": torch.tensor([it["condition"] for it in items])}
+
+    # -- model ---------------------------------------------------------------------------
+    def build_model(self) -> nn.Module:
+        m = self.cfg.model
+        if resolve_family(m) != "rnn":
+            raise SeqlabError(f"--task generate needs a recurrent family (lstm, gru or rnn), not {m.family!r}: "
+                              "the condition sets the decoder's initial hidden state")
+        condition_dim = m.embed_dim
+        encoder = build_encoder(self.tokenizer.vocab_size, m, causal=True, extra_dim=condition_dim)
+        return ConditionalDecoder(encoder, len(self.conditions), condition_dim, m.layers, m.cell)
+
+    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        logits, _ = model(batch["ids"], batch["lengths"], batch["conditions"])
+        return F.cross_entropy(logits.flatten(0, 1).float(), batch["targets"].flatten(), ignore_index=IGNORE)
+
+    def make_metrics(self):
+        from torchmetrics import MeanMetric, MetricCollection
+
+        return MetricCollection({"nats_per_char": MeanMetric()})
+
+    def update_metrics(self, metrics, model: nn.Module, batch: dict[str, torch.Tensor]) -> None:
+        n = int((batch["targets"] != IGNORE).sum())
+        loss = self.loss(model, batch).detach()
+        for metric in metrics.values():
+            metric.update(loss, weight=n)
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, examples: list[dict], out_dir: Path | None = None) -> dict[str, Any]:
+        """Cross-entropy per character of the split (teacher forced)."""
+        model.eval()
+        total, count = 0.0, 0
+        for batch in self.loader(self.encode(examples), shuffle=False, batch_size=256, shard=False):
+            logits, _ = model(batch["ids"], batch["lengths"], batch["conditions"])
+            total += float(F.cross_entropy(logits.flatten(0, 1).float(), batch["targets"].flatten(),
+                                           ignore_index=IGNORE, reduction="sum"))
+            count += int((batch["targets"] != IGNORE).sum())
+        nats = total / max(count, 1)
+        return {"nats_per_char": nats, "bits_per_char": nats / math.log(2),
+                "perplexity": math.exp(min(nats, 700.0)), "examples": len(examples)}
+
+    # -- inference -----------------------------------------------------------------------
+    def sample(
+        self, model: nn.Module, condition: str, n: int = 10, temperature: float = 1.0,
+        top_k: int | None = None, seed: int | None = None, prime: str = "", max_length: int | None = None,
+    ) -> list[str]:
+        """`n` texts for `condition`, each starting with `prime` (may be empty)."""
+        from seqlab import decode
+
+        if n < 1:
+            raise SeqlabError(f"-n must be at least 1 (got {n})")
+        decode.check_sampling(temperature, top_k)
+        cond = torch.full((n,), self.condition_id(condition), dtype=torch.long)
+        prime_ids = self.tokenizer.encode(prime) if prime else []
+        start = torch.tensor([[BOS_ID, *prime_ids]] * n)
+        model.eval()
+        device = next(model.parameters()).device
+        banned = torch.tensor([PAD_ID, UNK_ID, BOS_ID], device=device)
+
+        def step(new_ids: torch.Tensor, state):
+            new_ids = new_ids.to(device)
+            lengths = torch.full((new_ids.size(0),), new_ids.size(1), device=device)
+            logits, state = model(new_ids, lengths, cond.to(device), state)
+            return logits[:, -1].float().index_fill(1, banned, float("-inf")), state
+
+        limit = max_length or self.cfg.data.max_length or 32
+        rows = decode.sample_batch(step, None, start, limit, temperature, top_k, seed, stop_id=EOS_ID)
+        return [prime + self.text_of(row) for row in rows]
+
+    def text_of(self, ids: list[int]) -> str:
+        """Token ids -> text: characters joined as they are, words with spaces."""
+        if self.cfg.data.tokenizer == "char":
+            return "".join(self.tokenizer.id_to_token(i) for i in ids)
+        return self.tokenizer.decode(ids)
+
+    def predict(self, model: nn.Module, texts: list[str]) -> list[dict[str, Any]]:
+        """Per text: which condition makes it most likely (nats per character under each)."""
+        outputs = []
+        with torch.no_grad():
+            for text in texts:
+                ids = self.tokenizer.encode(text)
+                n = len(self.conditions)
+                inp = torch.tensor([[BOS_ID, *ids]] * n)
+                tgt = torch.tensor([[*ids, EOS_ID]] * n)
+                logits, _ = model(inp, torch.full((n,), inp.size(1)), torch.arange(n))
+                nats = F.cross_entropy(logits.transpose(1, 2).float(), tgt, reduction="none").mean(dim=1)
+                order = nats.argsort().tolist()
+                outputs.append({"condition": self.conditions[order[0]],
+                                "nats_per_char": {self.conditions[i]: round(float(nats[i]), 4) for i in order}})
+        return outputs
+
+    def format_prediction(self, text: str, output: dict[str, Any]) -> str:
+        best = output["condition"]
+        return f"{best}\t{output['nats_per_char'][best]:.3f} nats/char\t{text}"
+
+    # -- persistence ---------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        return {"conditions": self.conditions}
+
+    def save_vocab(self, directory: Path) -> None:
+        self.tokenizer.save(directory / "tokenizer.json")
+
+    def load_vocab(self, directory: Path, state: dict[str, Any]) -> None:
+        self.tokenizer = TextTokenizer.load(directory / "tokenizer.json")
+        self.conditions = list(state.get("conditions", []))
+
+
+def generation_metrics(
+    bundle, train_texts: set[str], classifier=None, per_condition: int = 100,
+    temperature: float = 0.8, seed: int = 0,
+) -> dict[str, Any]:
+    """Sample `per_condition` texts for every condition: novelty (share not among
+    `train_texts`) and, given a classifier bundle trained on the same split, conditioning
+    accuracy (share it assigns to the requested condition, averaged over conditions)."""
+    task, model = bundle.task, bundle.model
+    per: dict[str, dict[str, float]] = {}
+    novel = total = 0
+    for k, condition in enumerate(task.conditions):
+        samples = task.sample(model, condition, per_condition, temperature, seed=seed + k)
+        novel += sum(s not in train_texts for s in samples)
+        total += len(samples)
+        entry: dict[str, float] = {"novelty": sum(s not in train_texts for s in samples) / len(samples)}
+        if classifier is not None:
+            labels = [p["label"] for p in classifier.predict([s or " " for s in samples])]
+            entry["accuracy"] = sum(label == condition for label in labels) / len(labels)
+        per[condition] = entry
+    out: dict[str, Any] = {"novelty": novel / max(total, 1), "samples": total, "temperature": temperature,
+                           "per_condition": per}
+    if classifier is not None:
+        out["conditioning_accuracy"] = sum(e["accuracy"] for e in per.values()) / len(per)
+    return out

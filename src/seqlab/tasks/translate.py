@@ -1,0 +1,334 @@
+"""many-to-many, delayed: read a whole source sentence, then write its translation.
+
+Examples: {"source": str, "target": str}. Each side has its own tokenizer fit on the
+training pairs (BPE by default, or words; tokens keep their leading space so outputs
+detokenize exactly, and are scored as raw text).
+
+Model (Seq2Seq): any family encodes the source (a bidirectional GRU/LSTM by default; `bow`
+is the order-free baseline); a recurrent decoder starts from the encoder's summary
+(StateBridge) and reads the target shifted right (teacher forcing). With `--attention
+dot|general|additive` each decoder state queries the encoder's states (Luong's placement:
+the step's own state is the query, so training runs the decoder over a whole sentence in
+one fused recurrent call and scores all steps at once) and the output is
+tanh(W [state; context]). With `--attention none` the summary is the decoder's only view of
+the source: fed as its initial state and beside every input token.
+
+Decoding (seqlab.decode): batched greedy, or beam search per sentence. Metrics: BLEU and
+chrF from sacrebleu on detokenized output against the raw references (with sacrebleu's
+signature), validation cross-entropy per target token and perplexity.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from seqlab.config import RunConfig
+from seqlab.data.batching import pad_sequences
+from seqlab.data.tokenize import BOS_ID, EOS_ID, PAD_ID, UNK_ID, TextTokenizer
+from seqlab.errors import SeqlabError
+from seqlab.families import build_encoder
+from seqlab.families.attention import ATTENTIONS, Attention
+from seqlab.families.rnn import StateBridge, select_rows
+from seqlab.tasks.base import Task, limit_examples
+
+IGNORE = -100
+TARGET_TOKENIZER = "target_tokenizer.json"
+
+
+@dataclass
+class Memory:
+    """What the decoder reads of an encoded source batch."""
+
+    states: torch.Tensor  # (B, S, K) encoder per-step states (the attention's values)
+    prepared: torch.Tensor | None  # (B, S, Q) keys mapped for scoring, None without attention
+    mask: torch.Tensor  # (B, S) True at real source tokens
+    summary: torch.Tensor  # (B, D)
+
+    def select(self, index: torch.Tensor) -> Memory:
+        pick = lambda t: None if t is None else t.index_select(0, index.to(t.device))  # noqa: E731
+        return Memory(pick(self.states), pick(self.prepared), pick(self.mask), pick(self.summary))
+
+
+class Seq2Seq(nn.Module):
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, attention: str, cell: str, layers: int):
+        super().__init__()
+        self.encoder = encoder  # family encoder over source ids
+        self.decoder = decoder  # causal RecurrentEncoder over target ids (+ summary without attention)
+        hidden = decoder.state_dim
+        self.bridge = StateBridge(encoder.summary_dim, cell, layers, hidden)
+        self.attention = None if attention == "none" else Attention(attention, hidden, encoder.state_dim)
+        if self.attention is not None:
+            self.combine = nn.Linear(hidden + encoder.state_dim, hidden)
+        self.head = nn.Linear(hidden, decoder.embedding.num_embeddings)
+
+    def encode(self, src: torch.Tensor, src_lengths: torch.Tensor) -> Memory:
+        enc = self.encoder(src, src_lengths)
+        prepared = None if self.attention is None else self.attention.prepare(enc.states)
+        return Memory(enc.states, prepared, enc.mask, enc.summary)
+
+    def decode(self, tgt: torch.Tensor, tgt_lengths: torch.Tensor, memory: Memory, state=None):
+        """tgt (B, T) -> next-token scores (B, T, V), the decoder state, attention (B, T, S)."""
+        if state is None:
+            state = self.bridge(memory.summary)
+        extra = None
+        if self.attention is None:  # the summary is all the decoder sees of the source
+            extra = memory.summary[:, None, :].expand(-1, tgt.size(1), -1)
+        dec = self.decoder(tgt, tgt_lengths, state, extra=extra)
+        out, weights = dec.states, None
+        if self.attention is not None:
+            context, weights = self.attention(out, memory.prepared, memory.states, memory.mask)
+            out = self.decoder.dropout(torch.tanh(self.combine(torch.cat([out, context], dim=-1))))
+        return self.head(out), dec.state, weights
+
+    def forward(self, src, src_lengths, tgt, tgt_lengths) -> torch.Tensor:
+        logits, _, _ = self.decode(tgt, tgt_lengths, self.encode(src, src_lengths))
+        return logits
+
+
+def select_state(state: tuple[Any, Memory], index: torch.Tensor) -> tuple[Any, Memory]:
+    """Beam search's row picker for the (decoder state, memory) pair."""
+    rnn_state, memory = state
+    return (None if rnn_state is None else select_rows(rnn_state, index)), memory.select(index)
+
+
+class TranslateTask(Task):
+    name = "translate"
+    monitor = ("val_loss", "min")
+    summary_metrics = ("bleu", "chrf", "perplexity")
+
+    def __init__(self, cfg: RunConfig):
+        super().__init__(cfg)
+        self.source_tokenizer: TextTokenizer | None = None
+        self.target_tokenizer: TextTokenizer | None = None
+
+    # -- data ----------------------------------------------------------------------------
+    def load_splits(self) -> dict[str, list[dict]]:
+        from seqlab.data.datasets import DATASETS, check_task, load_dataset
+        from seqlab.data.parallel import read_parallel, read_parallel_tsv
+        from seqlab.data.splits import carve_validation
+
+        d = self.cfg.data
+        pair = lambda s, t: read_parallel(s, t, d.encoding)  # noqa: E731
+        if d.source_file or d.target_file:
+            if not (d.source_file and d.target_file):
+                raise SeqlabError("give both --source and --target (one sentence per line, aligned)")
+            splits = {"train": pair(d.source_file, d.target_file)}
+        elif not d.source:
+            raise SeqlabError("no data given: pass --data multi30k, --data PAIRS.tsv, or --source F --target F")
+        elif d.source in DATASETS:
+            check_task(d.source, self.name)
+            splits = load_dataset(d.source, d.data_dir)
+        elif Path(d.source).is_file():
+            splits = {"train": read_parallel_tsv(d.source, d.encoding)}
+        else:
+            raise SeqlabError(f"{d.source}: no such file, and not a dataset name (multi30k)")
+        for split, (s, t) in {"validation": (d.valid_source, d.valid_target),
+                              "test": (d.test_source, d.test_target)}.items():
+            if s or t:
+                if not (s and t):
+                    flag = "--valid" if split == "validation" else "--test"
+                    raise SeqlabError(f"give both sides of the {split} pairs ({flag}-source and {flag}-target)")
+                splits[split] = pair(s, t)
+        if "validation" not in splits:
+            splits["train"], splits["validation"] = carve_validation(
+                splits["train"], d.validation_fraction, seed=self.cfg.train.seed, key=None)
+        return limit_examples(splits, d.limit, self.cfg.train.seed)
+
+    def fit_vocab(self, train: list[dict]) -> None:
+        d = self.cfg.data
+        fit = lambda side: TextTokenizer.fit(  # noqa: E731
+            (ex[side] for ex in train), level=d.tokenizer, lowercase=d.lowercase,
+            max_vocab=d.max_vocab, min_freq=d.min_freq, spaces=True)
+        if d.tokenizer == "char":
+            raise SeqlabError("translate reads words or subwords: use --tokenizer bpe or word")
+        self.source_tokenizer, self.target_tokenizer = fit("source"), fit("target")
+
+    def encode_sources(self, texts: list[str], warn: Callable[[str], None] | None = None) -> list[list[int]]:
+        """Source ids, cut to data.max_length tokens (with a warning naming the inputs cut)."""
+        limit = self.cfg.data.max_length
+        ids = self.source_tokenizer.encode_batch(texts)
+        if limit:
+            long = [i for i, seq in enumerate(ids, 1) if len(seq) > limit]
+            if long and warn is not None:
+                shown = ", ".join(map(str, long[:10])) + (" ..." if len(long) > 10 else "")
+                warn(f"{len(long)} source sentence(s) longer than the model's limit of {limit} tokens "
+                     f"were cut to it (input {shown}); train with a larger --max-length to read more")
+            ids = [seq[:limit] for seq in ids]
+        return [seq or [UNK_ID] for seq in ids]
+
+    def encode(self, examples: list[dict]) -> list[dict]:
+        limit = self.cfg.data.max_length
+        sources = self.encode_sources([ex["source"] for ex in examples])
+        targets = self.target_tokenizer.encode_batch([ex.get("target", "") for ex in examples], limit)
+        return [{"ids": s, "target_in": [BOS_ID, *t], "target_out": [*t, EOS_ID], "index": i}
+                for i, (s, t) in enumerate(zip(sources, targets))]
+
+    def collate(self, items: list[dict]) -> dict[str, torch.Tensor]:
+        src, src_lengths = pad_sequences([it["ids"] for it in items])
+        tgt, tgt_lengths = pad_sequences([it["target_in"] for it in items])
+        out, _ = pad_sequences([it["target_out"] for it in items], pad_id=IGNORE)
+        return {"ids": src, "lengths": src_lengths, "target_in": tgt, "target_lengths": tgt_lengths,
+                "targets": out, "index": torch.tensor([it["index"] for it in items])}
+
+    # -- model ---------------------------------------------------------------------------
+    def build_model(self) -> nn.Module:
+        m = self.cfg.model
+        if m.attention not in ATTENTIONS:
+            raise SeqlabError(f"unknown attention {m.attention!r}; choose one of: {', '.join(ATTENTIONS)}")
+        encoder = build_encoder(self.source_tokenizer.vocab_size, m)
+        # the decoder is recurrent whatever reads the source: the rnn family's cell (set by
+        # --family lstm/gru/rnn, or --cell with a bow/cnn encoder)
+        dec_cfg = dataclasses.replace(m, family=m.cell, bidirectional=False, pooling="last")
+        extra = encoder.summary_dim if m.attention == "none" else 0
+        decoder = build_encoder(self.target_tokenizer.vocab_size, dec_cfg, causal=True, extra_dim=extra)
+        return Seq2Seq(encoder, decoder, m.attention, dec_cfg.cell, m.layers)
+
+    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        logits = model(batch["ids"], batch["lengths"], batch["target_in"], batch["target_lengths"])
+        smoothing = self.cfg.train.label_smoothing if model.training else 0.0
+        return F.cross_entropy(logits.flatten(0, 1).float(), batch["targets"].flatten(),
+                               ignore_index=IGNORE, label_smoothing=smoothing)
+
+    def make_metrics(self):
+        from torchmetrics import MeanMetric, MetricCollection
+
+        return MetricCollection({"nats_per_token": MeanMetric()})
+
+    def update_metrics(self, metrics, model: nn.Module, batch: dict[str, torch.Tensor]) -> None:
+        n = int((batch["targets"] != IGNORE).sum())
+        loss = self.loss(model, batch).detach()
+        for metric in metrics.values():
+            metric.update(loss, weight=n)
+
+    # -- decoding ------------------------------------------------------------------------
+    def _step_fn(self, model: nn.Module):
+        device = next(model.parameters()).device
+        banned = torch.tensor([PAD_ID, UNK_ID, BOS_ID], device=device)
+
+        def step(new_ids: torch.Tensor, state):
+            rnn_state, memory = state
+            new_ids = new_ids.to(device)
+            lengths = torch.full((new_ids.size(0),), new_ids.size(1), device=device)
+            logits, rnn_state, _ = model.decode(new_ids, lengths, memory, rnn_state)
+            return logits[:, -1].float().index_fill(1, banned, float("-inf")), (rnn_state, memory)
+
+        return step
+
+    def max_output(self, source_length: int) -> int:
+        """Longest translation to write for a source of this many tokens."""
+        return min(2 * source_length + 10, self.cfg.data.max_length or 200)
+
+    @torch.no_grad()
+    def translate_ids(self, model: nn.Module, sources: list[list[int]], beam: int = 1,
+                      length_penalty: float = 1.0, batch_size: int = 128) -> list[list[int]]:
+        """Target ids for each source: batched greedy decoding (beam 1) or beam search."""
+        from seqlab import decode
+
+        if beam < 1:
+            raise SeqlabError(f"--beam must be at least 1 (got {beam}); 1 is greedy decoding")
+        model.eval()
+        device = next(model.parameters()).device
+        step = self._step_fn(model)
+        out: list[list[int]] = [[] for _ in sources]
+        order = sorted(range(len(sources)), key=lambda i: len(sources[i]))
+        for start in range(0, len(order), batch_size if beam == 1 else 1):
+            rows = order[start:start + (batch_size if beam == 1 else 1)]
+            src, lengths = pad_sequences([sources[i] for i in rows])
+            memory = model.encode(src.to(device), lengths.to(device))
+            limits = [self.max_output(len(sources[i])) for i in rows]
+            if beam == 1:
+                bos = torch.full((len(rows), 1), BOS_ID, dtype=torch.long)
+                decoded = decode.sample_batch(step, (None, memory), bos, limits, stop_id=EOS_ID, sample=False)
+            else:
+                hyps = decode.beam_search(step, (None, memory), BOS_ID, EOS_ID, beam, limits[0],
+                                          select=select_state, length_penalty=length_penalty)
+                decoded = [hyps[0].tokens]
+            for i, ids in zip(rows, decoded):
+                out[i] = ids
+        return out
+
+    def translate(self, model: nn.Module, texts: list[str], beam: int | None = None,
+                  warn: Callable[[str], None] | None = None) -> list[str]:
+        beam = self.cfg.model.beam if beam is None else beam
+        ids = self.translate_ids(model, self.encode_sources(texts, warn), beam, self.cfg.model.length_penalty)
+        return [self.target_tokenizer.decode(seq) for seq in ids]
+
+    # -- evaluation ----------------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, examples: list[dict], out_dir: Path | None = None,
+                 beam: int | None = None) -> dict[str, Any]:
+        """Cross-entropy / perplexity (teacher forced) and BLEU / chrF of the decoded split."""
+        import sacrebleu
+
+        model.eval()
+        total, count = 0.0, 0
+        for batch in self.loader(self.encode(examples), shuffle=False, batch_size=128, shard=False):
+            logits = model(batch["ids"], batch["lengths"], batch["target_in"], batch["target_lengths"])
+            total += float(F.cross_entropy(logits.flatten(0, 1).float(), batch["targets"].flatten(),
+                                           ignore_index=IGNORE, reduction="sum"))
+            count += int((batch["targets"] != IGNORE).sum())
+        nats = total / max(count, 1)
+        beam = self.cfg.model.beam if beam is None else beam
+        hyps = self.translate(model, [ex["source"] for ex in examples], beam)
+        refs = [ex["target"] for ex in examples]
+        bleu = sacrebleu.metrics.BLEU()
+        chrf = sacrebleu.metrics.CHRF()
+        bleu_score, chrf_score = bleu.corpus_score(hyps, [refs]), chrf.corpus_score(hyps, [refs])
+        metrics = {
+            "bleu": bleu_score.score, "chrf": chrf_score.score,
+            "bleu_signature": str(bleu.get_signature()), "chrf_signature": str(chrf.get_signature()),
+            "nats_per_token": nats, "perplexity": math.exp(min(nats, 700.0)), "beam": beam,
+            "examples": len(examples),
+            "samples": [{"source": ex["source"], "reference": ex["target"], "translation": h}
+                        for ex, h in list(zip(examples, hyps))[:5]],
+        }
+        if out_dir is not None and self.cfg.model.attention != "none" and examples:
+            self.attention_heatmap(model, examples[0]["source"], Path(out_dir) / "attention.png")
+        return metrics
+
+    @torch.no_grad()
+    def attention_weights(self, model: nn.Module, text: str, beam: int | None = None):
+        """(source tokens, translation tokens, weights (T, S)) for one sentence."""
+        if model.attention is None:
+            raise SeqlabError("this model has no attention (trained with --attention none)")
+        src = self.encode_sources([text])[0]
+        out = self.translate_ids(model, [src], self.cfg.model.beam if beam is None else beam,
+                                 self.cfg.model.length_penalty)[0]
+        tgt_in = torch.tensor([[BOS_ID, *out]])
+        memory = model.encode(torch.tensor([src]), torch.tensor([len(src)]))
+        _, _, weights = model.decode(tgt_in, torch.tensor([tgt_in.size(1)]), memory)
+        src_tokens = [self.source_tokenizer.id_to_token(i) for i in src]
+        tgt_tokens = [self.target_tokenizer.id_to_token(i) for i in out] + ["<eos>"]
+        return src_tokens, tgt_tokens, weights[0].float().cpu().numpy()
+
+    def attention_heatmap(self, model: nn.Module, text: str, path: Path, beam: int | None = None) -> Path:
+        from seqlab.report import plot_attention
+
+        src_tokens, tgt_tokens, weights = self.attention_weights(model, text, beam)
+        plot_attention(src_tokens, tgt_tokens, weights, path)
+        return path
+
+    # -- prediction ----------------------------------------------------------------------
+    def predict(self, model: nn.Module, texts: list[str]) -> list[dict[str, Any]]:
+        return [{"translation": t} for t in self.translate(model, texts)]
+
+    def format_prediction(self, text: str, output: dict[str, Any]) -> str:
+        return output["translation"]
+
+    # -- persistence ---------------------------------------------------------------------
+    def save_vocab(self, directory: Path) -> None:
+        self.source_tokenizer.save(directory / "tokenizer.json")
+        self.target_tokenizer.save(directory / TARGET_TOKENIZER)
+
+    def load_vocab(self, directory: Path, state: dict[str, Any]) -> None:
+        self.source_tokenizer = TextTokenizer.load(directory / "tokenizer.json")
+        self.target_tokenizer = TextTokenizer.load(directory / TARGET_TOKENIZER)
