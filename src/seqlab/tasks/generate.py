@@ -176,12 +176,15 @@ class GenerateTask(Task):
         model.eval()
         device = next(model.parameters()).device
         banned = torch.tensor([PAD_ID, UNK_ID, BOS_ID], device=device)
+        banned_first = torch.tensor([PAD_ID, UNK_ID, BOS_ID, EOS_ID], device=device)
 
         def step(new_ids: torch.Tensor, state):
             new_ids = new_ids.to(device)
             lengths = torch.full((new_ids.size(0),), new_ids.size(1), device=device)
-            logits, state = model(new_ids, lengths, cond.to(device), state)
-            return logits[:, -1].float().index_fill(1, banned, float("-inf")), state
+            logits, next_state = model(new_ids, lengths, cond.to(device), state)
+            # nothing but the start read so far: an empty text is no answer, so no <eos> yet
+            ban = banned_first if state is None and not prime_ids else banned
+            return logits[:, -1].float().index_fill(1, ban, float("-inf")), next_state
 
         limit = max_length or self.cfg.data.max_length or 32
         rows = decode.sample_batch(step, None, start, limit, temperature, top_k, seed, stop_id=EOS_ID)
@@ -241,7 +244,7 @@ def generation_metrics(
         total += len(samples)
         entry: dict[str, float] = {"novelty": sum(s not in train_texts for s in samples) / len(samples)}
         if classifier is not None:
-            labels = [p["label"] for p in classifier.predict([s or " " for s in samples])]
+            labels = [p["label"] for p in classifier.predict(samples)]
             entry["accuracy"] = sum(label == condition for label in labels) / len(labels)
         per[condition] = entry
     out: dict[str, Any] = {"novelty": novel / max(total, 1), "samples": total, "temperature": temperature,
