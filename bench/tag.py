@@ -30,6 +30,11 @@ _COMMON = ["--batch-size", "32", "--lr", "0.002"]
 CONFIGS: dict[str, list[str]] = {
     "bilstm-char": ["--family", "lstm", "--layers", "2", "--hidden-dim", "256", "--dropout", "0.33",
                     "--char-dim", "50", "--char-filters", "100", "--epochs", "30", "--patience", "5"],
+    # word dropout (--word-dropout 0.25: a word seen c times is read as <unk> with chance
+    # 0.25/(0.25+c)) trains the <unk> vector that every word unseen in training gets
+    "bilstm-char-wd": ["--family", "lstm", "--layers", "2", "--hidden-dim", "256", "--dropout", "0.33",
+                       "--char-dim", "50", "--char-filters", "100", "--word-dropout", "0.25", "--epochs", "30",
+                       "--patience", "5", "--lr-decay", "0.95"],
     "bilstm1-char": ["--family", "lstm", "--hidden-dim", "128", "--dropout", "0.33",
                      "--char-dim", "50", "--char-filters", "100", "--epochs", "30", "--patience", "5"],
     "bilstm": ["--family", "lstm", "--layers", "2", "--hidden-dim", "256", "--dropout", "0.33",

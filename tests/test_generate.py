@@ -112,7 +112,7 @@ def test_generate_names_for_a_language(names_model, shared_data, capsys):
     assert code == 2 and "-n must be at least 1" in err
 
 
-def test_novelty_and_conditioning_accuracy(names_model, shared_data, tmp_path):
+def test_novelty_and_conditioning_accuracy(names_model, shared_data, tmp_path, capsys):
     import seqlab
     from seqlab.data.datasets import load_dataset
 
@@ -123,6 +123,11 @@ def test_novelty_and_conditioning_accuracy(names_model, shared_data, tmp_path):
     assert report["samples"] == 5 * 18 and 0.0 <= report["novelty"] <= 1.0
     assert 0.0 <= report["conditioning_accuracy"] <= 1.0
     assert set(report["per_condition"]) == set(classifier.labels)
+    capsys.readouterr()
+    code, out, _ = _run(capsys, "test", str(names_model), "--classifier", str(tmp_path / "cls"), "--json")
+    metrics = json.loads(out)["metrics"]
+    assert code == 0 and metrics["samples"] == 100 * 18 and 0.0 <= metrics["conditioning_accuracy"] <= 1.0
+    assert metrics["nats_per_char"] > 0 and 0.0 <= metrics["novelty"] <= 1.0
 
 
 def test_condition_and_text_columns_from_a_file(tmp_path, capsys):

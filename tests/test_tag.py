@@ -306,3 +306,36 @@ def test_tag_bad_inputs_are_one_line_errors(tmp_path, capsys):
     assert "bad.conllu:1: expected 10 tab-separated columns, found 4" in err
     code = main(["train", "--task", "tag", "--data", "imdb", "--out", str(tmp_path / "m")])
     assert code == 2 and "imdb is a dataset for --task classify, not tag" in capsys.readouterr().err
+
+
+def test_word_dropout_trains_unk_on_rare_words_only_in_training():
+    from seqlab.config import build_config
+    from seqlab.data.tokenize import UNK_ID
+    from seqlab.tasks import make_task
+
+    train = [{"tokens": ["the", "cat", "sat"], "tags": ["DET", "NOUN", "VERB"]},
+             {"tokens": ["the", "dog", "ran"], "tags": ["DET", "NOUN", "VERB"]}] * 2
+    cfg = build_config(task="tag", family="lstm", settings={"model.word_dropout": 0.25, "model.hidden_dim": 8,
+                                                            "model.embed_dim": 8})
+    task = make_task(cfg)
+    task.fit_vocab(train)
+    the, cat = task.tokenizer.token_to_id("the"), task.tokenizer.token_to_id("cat")
+    assert float(task.unk_prob[the]) == pytest.approx(0.25 / 4.25)  # seen 4 times
+    assert float(task.unk_prob[cat]) == pytest.approx(0.25 / 2.25)
+    assert float(task.unk_prob[:4].max()) == 0.0  # never the specials (pad stays pad)
+    task.unk_prob[cat] = 1.0  # make the effect certain
+    seen = []
+
+    class Spy(torch.nn.Module):
+        def forward(self, ids, lengths, chars=None):
+            seen.append(ids.clone())
+            return torch.zeros(*ids.shape, len(task.labels), requires_grad=True)
+
+    batch = task.collate(task.encode(train[:1]))
+    spy = Spy()
+    task.loss(spy.train(), batch)
+    task.loss(spy.eval(), batch)
+    assert int(seen[0][0, 1]) == UNK_ID and int(seen[1][0, 1]) == cat  # only training reads <unk>
+    off = make_task(build_config(task="tag", settings={"model.word_dropout": 0.0}))
+    off.fit_vocab(train)
+    assert off.unk_prob is None

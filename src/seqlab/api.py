@@ -137,10 +137,24 @@ def evaluation_split(bundle: Bundle, data: str | None, split: str, **data_settin
 
 
 def test(
-    directory: str | Path, *, data: str | None = None, split: str = "test", out_dir: str | Path | None = None, **data_settings
+    directory: str | Path, *, data: str | None = None, split: str = "test", out_dir: str | Path | None = None,
+    classifier: str | Path | None = None, **data_settings
 ) -> dict[str, Any]:
-    """Metrics of a trained bundle on a split of `data` (default: the data it was trained on)."""
+    """Metrics of a trained bundle on a split of `data` (default: the data it was trained on).
+    A conditional generator is also sampled (100 texts per condition at temperature 0.8):
+    novelty against the training texts and, given a `classifier` bundle trained on the same
+    split, conditioning accuracy."""
     bundle = load_bundle(directory)
     examples = evaluation_split(bundle, data, split, **data_settings)
     metrics = bundle.evaluate(examples, Path(out_dir) if out_dir else None)
+    if bundle.cfg.task == "generate":
+        from seqlab.tasks.generate import generation_metrics
+
+        train = {ex["text"] for ex in evaluation_split(bundle, data, "train", **data_settings)}
+        judge = load_bundle(classifier) if classifier else None
+        if judge is not None and judge.cfg.task != "classify":
+            raise SeqlabError(f"{classifier}: a {judge.cfg.task} model, not a classifier")
+        metrics.update(generation_metrics(bundle, train, judge))
+    elif classifier:
+        raise SeqlabError("--classifier judges a conditional generator's samples (--task generate models)")
     return {"model": str(directory), "data": data or bundle.cfg.data.source, "split": split, "metrics": metrics}

@@ -52,6 +52,7 @@ SETTING_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--bigrams", "model.bigrams", bool, "bow: add hashed bigram features"),
     ("--hash-buckets", "model.hash_buckets", int, "bow: buckets for hashed bigrams"),
     ("--char-features", "model.char_features", bool, "tag: char CNN features per word (default on)"),
+    ("--word-dropout", "model.word_dropout", float, "tag: read a training word seen c times as <unk> with chance A/(A+c)"),
     ("--char-dim", "model.char_dim", int, "tag: character embedding size"),
     ("--char-filters", "model.char_filters", int, "tag: char CNN features per word"),
     ("--features", "model.features", str, "linear: count, tfidf or binary"),
@@ -132,6 +133,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--label-column", help="column/field holding the label")
     p.add_argument("--encoding", help="file encoding, e.g. latin-1")
     p.add_argument("--plots", help="folder to write the confusion matrix PNG into")
+    p.add_argument("--classifier", help="generate: a classifier bundle that judges which condition samples fit")
 
     p = verb("predict", "predict labels for texts (arguments, --file, or lines on stdin)",
              'seqlab predict runs/imdb-lstm "a wonderful, moving film" --json')
@@ -241,7 +243,8 @@ def cmd_test(args) -> None:
 
     extra = {f"data.{k}": getattr(args, k) for k in ("data_dir", "text_column", "label_column", "encoding")
              if getattr(args, k)}
-    result = test(args.model, data=args.data, split=args.split, out_dir=args.plots, **extra)
+    result = test(args.model, data=args.data, split=args.split, out_dir=args.plots, classifier=args.classifier,
+                  **extra)
     m = result["metrics"]
     if "per_class" not in m:  # no per-label table (lm): the headline figures
         figures = "  ".join(f"{k} {v:.4f}" for k, v in m.items() if isinstance(v, float))

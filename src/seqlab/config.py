@@ -62,6 +62,8 @@ class ModelConfig:
     char_features: bool = False
     char_dim: int = 50  # character embedding size
     char_filters: int = 100  # char CNN output size per word (measured better than 64 on EWT)
+    # tag: training reads a word seen c times as <unk> with probability a/(a + c)
+    word_dropout: float = 0.0
     # translate: attention none | dot | general | additive; decoding beam width and length
     # penalty (hypotheses ranked by log-probability / length**length_penalty)
     attention: str = "general"

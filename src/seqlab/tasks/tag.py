@@ -147,6 +147,7 @@ class TagTask(Task):
         self.chars: list[str] = []
         # which tags these are: names the headline metric (upos_accuracy); None for tag files
         self.tag_set: str | None = cfg.data.tag_column
+        self.unk_prob: torch.Tensor | None = None  # word dropout, training only
 
     @property
     def summary_metrics(self) -> tuple[str, ...]:
@@ -203,11 +204,26 @@ class TagTask(Task):
             max_vocab=d.max_vocab,
             min_freq=d.min_freq,
         )
+        self.unk_prob = self._word_dropout_table(train)
         self.labels = sorted({t for ex in train for t in ex["tags"]})
         if len(self.labels) < 2:
             raise SeqlabError(f"the training data has only one tag ({self.labels}); need at least two")
         counts = Counter(c for ex in train for w in ex["tokens"] for c in w)
         self.chars = [c for c, n in counts.most_common(MAX_CHARS) if n >= CHAR_MIN_COUNT]
+
+    def _word_dropout_table(self, train: list[dict]) -> torch.Tensor | None:
+        """Per word id, the chance training reads it as <unk>: a/(a + count) (Kiperwasser &
+        Goldberg 2016). Without it <unk>'s embedding is never trained (every training word
+        is in the vocabulary), so words unseen in training get an untrained vector."""
+        alpha = self.cfg.model.word_dropout
+        if not alpha:
+            return None
+        counts = np.zeros(self.tokenizer.vocab_size, dtype=np.float64)
+        for enc in self.tokenizer.tokenizer.encode_batch([list(ex["tokens"]) for ex in train], is_pretokenized=True):
+            np.add.at(counts, enc.ids, 1.0)
+        prob = alpha / (alpha + counts)
+        prob[:len(SPECIAL_TOKENS)] = 0.0
+        return torch.tensor(prob, dtype=torch.float32)
 
     def encode(self, examples: list[dict], *, truncate: bool = True) -> list[dict]:
         """Sentences -> items {"ids", "tags", "chars", "index"}. Training cuts sentences to
@@ -267,6 +283,10 @@ class TagTask(Task):
         return model(batch["ids"], batch["lengths"], batch.get("chars"))  # (B, T, n_tags)
 
     def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        if model.training and getattr(self, "unk_prob", None) is not None:
+            ids = batch["ids"]
+            drop = torch.rand(ids.shape, device=ids.device) < self.unk_prob.to(ids.device)[ids]
+            batch = {**batch, "ids": ids.masked_fill(drop, UNK_ID)}  # spelling (chars) stays
         scores = self._scores(model, batch)
         return F.cross_entropy(scores.flatten(0, 1), batch["tags"].flatten(), ignore_index=IGNORE)
 
