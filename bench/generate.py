@@ -20,6 +20,7 @@ import shlex
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -39,6 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--temperature", type=float, default=0.8)
     parser.add_argument("--epochs", type=int, help="override both runs' epochs (quick checks)")
     parser.add_argument("--judge", help="an existing classifier bundle to use as the judge")
+    parser.add_argument("--guidance", type=float, default=0.0, help="classifier-free guidance weight when sampling")
     parser.add_argument("--dry-run", action="store_true", help="print the result, record nothing")
     parser.add_argument("extra", nargs=argparse.REMAINDER, help="more generator flags after --")
     args = parser.parse_args(argv)
@@ -57,13 +59,18 @@ def main(argv: list[str] | None = None) -> None:
     from seqlab.tasks.generate import generation_metrics
 
     generator, judge = seqlab.load(out_root / "generator"), seqlab.load(judge_dir)
-    train_names = {ex["text"] for ex in load_dataset("names", SHARED_DATA)["train"]}
+    train = load_dataset("names", SHARED_DATA)["train"]
+    train_names = {ex["text"] for ex in train}
+    prior = {lang: n / len(train) for lang, n in Counter(ex["label"] for ex in train).items()}
     start = time.perf_counter()
-    report = generation_metrics(generator, train_names, judge, args.per_language, args.temperature, seed=0)
+    report = generation_metrics(generator, train_names, judge, args.per_language, args.temperature, seed=0,
+                                guidance=args.guidance, prior=prior)
     sample_s = time.perf_counter() - start
     metrics = json.loads((out_root / "generator" / "metrics.json").read_text())
     values = {
         "conditioning_accuracy": report["conditioning_accuracy"], "novelty": report["novelty"],
+        "conditioning_accuracy_uniform_prior": report["conditioning_accuracy_uniform_prior"],
+        "guidance": args.guidance,
         "nats_per_char": metrics["test"]["nats_per_char"], "val_nats_per_char": metrics["validation"]["nats_per_char"],
         "judge_test_accuracy": judge.metrics["test"]["accuracy"], "samples": report["samples"],
         "temperature": args.temperature, "sampling_s": round(sample_s, 2),
@@ -71,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
         "n_parameters": metrics.get("n_parameters"),
     }
     per_language = {k: round(v["accuracy"], 3) for k, v in report["per_condition"].items()}
-    examples = {lang: generator.sample(lang, 5, args.temperature, seed=1) for lang in ("Russian", "Japanese",
+    examples = {lang: generator.sample(lang, 5, args.temperature, seed=1, guidance=args.guidance) for lang in ("Russian", "Japanese",
                                                                                          "Italian", "Irish")}
     command = "seqlab " + shlex.join(gen_cmd).replace(str(out_root), "OUT").replace(str(SHARED_DATA), "../shared/data")
     if args.dry_run:

@@ -73,6 +73,30 @@ def test_learns_to_write_what_each_condition_asks_for():
     assert samples == task.sample(model, "A", 5, seed=1)
 
 
+def test_guidance_contrasts_with_the_learned_unconditional_model():
+    torch.manual_seed(0)
+    task = _task("gru", **{"model.hidden_dim": 32, "train.batch_size": 8, "model.condition_dropout": 0.3})
+    model = task.build_model()
+    assert model.condition.num_embeddings == len(task.conditions) + 1  # + the null condition
+    opt = torch.optim.Adam(model.parameters(), lr=0.02)
+    loader = task.loader(task.encode(TOY), shuffle=True, shard=False)
+    for _ in range(40):
+        for batch in loader:
+            loss = task.loss(model, batch)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    for cond, text in (("A", "aaab"), ("B", "bbba"), ("C", "cab")):
+        assert task.sample(model, cond, 2, top_k=1, seed=0, guidance=1.5) == [text] * 2
+    guided = task.sample(model, "A", 6, seed=3, guidance=1.0)
+    assert guided == task.sample(model, "A", 6, seed=3, guidance=1.0) and len(guided) == 6
+    with pytest.raises(SeqlabError, match="--guidance must be 0 or more"):
+        task.sample(model, "A", 2, guidance=-1)
+    plain = _task("gru")
+    with pytest.raises(SeqlabError, match="needs a model trained with --condition-dropout"):
+        plain.sample(plain.build_model(), "A", 2, guidance=1.0)
+
+
 def test_sampling_bad_inputs():
     task = _task()
     model = task.build_model()
@@ -123,6 +147,9 @@ def test_novelty_and_conditioning_accuracy(names_model, shared_data, tmp_path, c
     assert report["samples"] == 5 * 18 and 0.0 <= report["novelty"] <= 1.0
     assert 0.0 <= report["conditioning_accuracy"] <= 1.0
     assert set(report["per_condition"]) == set(classifier.labels)
+    prior = {label: 1 / 18 for label in classifier.labels}  # uniform: the same decisions
+    again = generation_metrics(seqlab.load(names_model), train, classifier, per_condition=5, prior=prior)
+    assert again["conditioning_accuracy_uniform_prior"] == pytest.approx(again["conditioning_accuracy"])
     capsys.readouterr()
     code, out, _ = _run(capsys, "test", str(names_model), "--classifier", str(tmp_path / "cls"), "--json")
     metrics = json.loads(out)["metrics"]

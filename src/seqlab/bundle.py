@@ -141,13 +141,14 @@ class Bundle:
         return self.task.generate(self.model, prime, length, temperature, top_k, seed, warn=warn)
 
     def sample(self, condition: str | None, n: int = 10, temperature: float = 1.0, top_k: int | None = None,
-               seed: int | None = None, prime: str = "", max_length: int | None = None) -> list[str]:
+               seed: int | None = None, prime: str = "", max_length: int | None = None,
+               guidance: float = 0.0) -> list[str]:
         """`n` texts written for `condition` (generate task), each starting with `prime`."""
         if self.cfg.task != "generate":
             raise SeqlabError(f"a {self.cfg.task} model has no conditions; train one with --task generate")
         if not condition:
             raise SeqlabError(f"give a condition (--condition); known conditions: {', '.join(self.task.conditions)}")
-        return self.task.sample(self.model, condition, n, temperature, top_k, seed, prime, max_length)
+        return self.task.sample(self.model, condition, n, temperature, top_k, seed, prime, max_length, guidance)
 
     def translate(self, texts: list[str] | str, beam: int | None = None, warn=None) -> list[str]:
         """Translations of `texts` (translate task): beam search of width `beam` (default:

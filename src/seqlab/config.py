@@ -62,6 +62,9 @@ class ModelConfig:
     char_features: bool = False
     char_dim: int = 50  # character embedding size
     char_filters: int = 100  # char CNN output size per word (measured better than 64 on EWT)
+    # generate: share of training examples whose condition is hidden (learns the unconditional
+    # model that sampling with guidance contrasts against)
+    condition_dropout: float = 0.0
     # tag: training reads a word seen c times as <unk> with probability a/(a + c)
     word_dropout: float = 0.0
     # translate: attention none | dot | general | additive; decoding beam width and length

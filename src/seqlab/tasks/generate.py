@@ -6,6 +6,12 @@ character by character. The condition's embedding sets the decoder's initial hid
 every input character, so the condition cannot fade over a long name. Training is teacher
 forced: input <bos> + text, target text + <eos>.
 
+Guidance (classifier-free guidance, Ho & Salimans 2022): with `--condition-dropout p`, training
+hides the condition of a share p of the examples behind a "null" condition, so the same
+network also learns the unconditional distribution; sampling with `guidance w` then uses
+(1 + w) * conditional scores - w * unconditional scores, favoring what is typical of the
+condition rather than of names in general. w = 0 is plain sampling.
+
 Metrics: validation cross-entropy per character (nats; the <eos> counts as one), and for
 samples: novelty (share not in the training texts) and, with a classifier bundle,
 conditioning accuracy (share of samples it assigns to the requested condition, averaged
@@ -37,7 +43,7 @@ class ConditionalDecoder(nn.Module):
     def __init__(self, encoder: nn.Module, n_conditions: int, condition_dim: int, layers: int, cell: str):
         super().__init__()
         self.decoder = encoder  # a causal RecurrentEncoder built with extra_dim=condition_dim
-        self.condition = nn.Embedding(n_conditions, condition_dim)
+        self.condition = nn.Embedding(n_conditions + 1, condition_dim)  # the last row: no condition
         self.bridge = StateBridge(condition_dim, cell, layers, encoder.state_dim)
         self.head = nn.Linear(encoder.state_dim, encoder.embedding.num_embeddings)
 
@@ -130,8 +136,17 @@ class GenerateTask(Task):
         encoder = build_encoder(self.tokenizer.vocab_size, m, causal=True, extra_dim=condition_dim)
         return ConditionalDecoder(encoder, len(self.conditions), condition_dim, m.layers, m.cell)
 
+    @property
+    def null_condition(self) -> int:
+        return len(self.conditions)
+
     def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        logits, _ = model(batch["ids"], batch["lengths"], batch["conditions"])
+        conditions = batch["conditions"]
+        p = self.cfg.model.condition_dropout
+        if model.training and p > 0:  # learn the unconditional model too (for guidance)
+            hide = torch.rand(conditions.shape, device=conditions.device) < p
+            conditions = conditions.masked_fill(hide, self.null_condition)
+        logits, _ = model(batch["ids"], batch["lengths"], conditions)
         return F.cross_entropy(logits.flatten(0, 1).float(), batch["targets"].flatten(), ignore_index=IGNORE)
 
     def make_metrics(self):
@@ -163,14 +178,24 @@ class GenerateTask(Task):
     def sample(
         self, model: nn.Module, condition: str, n: int = 10, temperature: float = 1.0,
         top_k: int | None = None, seed: int | None = None, prime: str = "", max_length: int | None = None,
+        guidance: float = 0.0,
     ) -> list[str]:
-        """`n` texts for `condition`, each starting with `prime` (may be empty)."""
+        """`n` texts for `condition`, each starting with `prime` (may be empty). `guidance`
+        w > 0 samples from (1 + w) * conditional - w * unconditional scores (needs a model
+        trained with --condition-dropout)."""
         from seqlab import decode
 
         if n < 1:
             raise SeqlabError(f"-n must be at least 1 (got {n})")
+        if guidance < 0:
+            raise SeqlabError(f"--guidance must be 0 or more (got {guidance})")
+        if guidance and not self.cfg.model.condition_dropout:
+            raise SeqlabError("--guidance needs a model trained with --condition-dropout (e.g. 0.1): this one "
+                              "never learned the unconditional distribution")
         decode.check_sampling(temperature, top_k)
         cond = torch.full((n,), self.condition_id(condition), dtype=torch.long)
+        if guidance:  # rows n..2n-1 read the same text without the condition
+            cond = torch.cat([cond, torch.full((n,), self.null_condition, dtype=torch.long)])
         prime_ids = self.tokenizer.encode(prime) if prime else []
         start = torch.tensor([[BOS_ID, *prime_ids]] * n)
         model.eval()
@@ -180,8 +205,13 @@ class GenerateTask(Task):
 
         def step(new_ids: torch.Tensor, state):
             new_ids = new_ids.to(device)
+            if guidance:
+                new_ids = torch.cat([new_ids, new_ids])
             lengths = torch.full((new_ids.size(0),), new_ids.size(1), device=device)
             logits, next_state = model(new_ids, lengths, cond.to(device), state)
+            if guidance:
+                conditional, unconditional = logits.float().chunk(2)
+                logits = (1 + guidance) * conditional - guidance * unconditional
             # nothing but the start read so far: an empty text is no answer, so no <eos> yet
             ban = banned_first if state is None and not prime_ids else banned
             return logits[:, -1].float().index_fill(1, ban, float("-inf")), next_state
@@ -230,25 +260,41 @@ class GenerateTask(Task):
 
 def generation_metrics(
     bundle, train_texts: set[str], classifier=None, per_condition: int = 100,
-    temperature: float = 0.8, seed: int = 0,
+    temperature: float = 0.8, seed: int = 0, guidance: float = 0.0, prior: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """Sample `per_condition` texts for every condition: novelty (share not among
     `train_texts`) and, given a classifier bundle trained on the same split, conditioning
-    accuracy (share it assigns to the requested condition, averaged over conditions)."""
+    accuracy (share it assigns to the requested condition, averaged over conditions).
+
+    With `prior` (each label's share of the classifier's training data) the judge's
+    decision is also taken under a uniform prior, argmax p(label | text) / prior(label):
+    the samples are balanced over conditions, so a judge that favors the frequent labels
+    of its training data (English, Russian) is biased against rare ones (Scottish)."""
+    import numpy as np
+
     task, model = bundle.task, bundle.model
     per: dict[str, dict[str, float]] = {}
     novel = total = 0
     for k, condition in enumerate(task.conditions):
-        samples = task.sample(model, condition, per_condition, temperature, seed=seed + k)
+        samples = task.sample(model, condition, per_condition, temperature, seed=seed + k, guidance=guidance)
         novel += sum(s not in train_texts for s in samples)
         total += len(samples)
         entry: dict[str, float] = {"novelty": sum(s not in train_texts for s in samples) / len(samples)}
         if classifier is not None:
-            labels = [p["label"] for p in classifier.predict(samples)]
-            entry["accuracy"] = sum(label == condition for label in labels) / len(labels)
+            probs = classifier.predict_proba(samples)  # (n, labels)
+            names = classifier.labels
+            entry["accuracy"] = float(np.mean([names[i] == condition for i in probs.argmax(axis=1)]))
+            if prior is not None:
+                weights = np.array([prior.get(name, 0.0) for name in names]).clip(min=1e-12)
+                uniform = (probs / weights).argmax(axis=1)
+                entry["accuracy_uniform_prior"] = float(np.mean([names[i] == condition for i in uniform]))
         per[condition] = entry
     out: dict[str, Any] = {"novelty": novel / max(total, 1), "samples": total, "temperature": temperature,
+                           "guidance": guidance,
                            "per_condition": per}
     if classifier is not None:
         out["conditioning_accuracy"] = sum(e["accuracy"] for e in per.values()) / len(per)
+        if prior is not None:
+            out["conditioning_accuracy_uniform_prior"] = (
+                sum(e["accuracy_uniform_prior"] for e in per.values()) / len(per))
     return out
