@@ -28,7 +28,8 @@ from common import SHARED_DATA, record, run_measured, seqlab_cmd  # noqa: E402
 
 TARGETS = {"conditioning_accuracy": 0.70, "novelty": 0.5}
 GENERATOR = ["--family", "gru", "--layers", "2", "--embed-dim", "64", "--hidden-dim", "256", "--dropout", "0.2",
-             "--batch-size", "64", "--lr", "0.002", "--epochs", "30", "--patience", "3"]
+             "--batch-size", "64", "--lr", "0.002", "--epochs", "30", "--patience", "3",
+             "--condition-dropout", "0.15"]
 # The judge: the best names classifier measured (BENCHMARKS.md: char BiGRU 2x256, 0.828 test accuracy).
 JUDGE = ["--family", "gru", "--bidirectional", "--layers", "2", "--hidden-dim", "256", "--pooling", "max",
          "--dropout", "0.3", "--epochs", "15", "--patience", "3"]
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--temperature", type=float, default=0.8)
     parser.add_argument("--epochs", type=int, help="override both runs' epochs (quick checks)")
     parser.add_argument("--judge", help="an existing classifier bundle to use as the judge")
-    parser.add_argument("--guidance", type=float, default=0.0, help="classifier-free guidance weight when sampling")
+    parser.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance weight when sampling")
     parser.add_argument("--dry-run", action="store_true", help="print the result, record nothing")
     parser.add_argument("extra", nargs=argparse.REMAINDER, help="more generator flags after --")
     args = parser.parse_args(argv)

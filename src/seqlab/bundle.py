@@ -142,7 +142,7 @@ class Bundle:
 
     def sample(self, condition: str | None, n: int = 10, temperature: float = 1.0, top_k: int | None = None,
                seed: int | None = None, prime: str = "", max_length: int | None = None,
-               guidance: float = 0.0) -> list[str]:
+               guidance: float | None = None) -> list[str]:
         """`n` texts written for `condition` (generate task), each starting with `prime`."""
         if self.cfg.task != "generate":
             raise SeqlabError(f"a {self.cfg.task} model has no conditions; train one with --task generate")

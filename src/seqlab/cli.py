@@ -53,6 +53,7 @@ SETTING_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--hash-buckets", "model.hash_buckets", int, "bow: buckets for hashed bigrams"),
     ("--char-features", "model.char_features", bool, "tag: char CNN features per word (default on)"),
     ("--word-dropout", "model.word_dropout", float, "tag: read a training word seen c times as <unk> with chance A/(A+c)"),
+    ("--guidance", "model.guidance", float, "generate: default guidance weight of the trained model's sampling"),
     ("--condition-dropout", "model.condition_dropout", float, "generate: hide the condition of this share of training examples (enables --guidance)"),
     ("--char-dim", "model.char_dim", int, "tag: character embedding size"),
     ("--char-filters", "model.char_filters", int, "tag: char CNN features per word"),
@@ -152,8 +153,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="lm: tokens (characters) to generate (default 500); generate: the most per text")
     p.add_argument("--condition", help="generate: what to write for, e.g. a language")
     p.add_argument("-n", "--num", type=int, default=10, help="generate: how many texts (default 10)")
-    p.add_argument("--guidance", type=float, default=0.0,
-                   help="generate: favor what is typical of the condition (w > 0; model trained with --condition-dropout)")
+    p.add_argument("--guidance", type=float, default=None,
+                   help="generate: favor what is typical of the condition: 0 = plain sampling (default: "
+                        "the model's, 1.0 when trained with --condition-dropout)")
     p.add_argument("--temperature", type=float, default=1.0,
                    help="above 0; below 1 is safer, above 1 wilder (default 1)")
     p.add_argument("--top-k", type=int, default=None, help="sample only from the K most likely tokens")

@@ -178,7 +178,7 @@ class GenerateTask(Task):
     def sample(
         self, model: nn.Module, condition: str, n: int = 10, temperature: float = 1.0,
         top_k: int | None = None, seed: int | None = None, prime: str = "", max_length: int | None = None,
-        guidance: float = 0.0,
+        guidance: float | None = None,
     ) -> list[str]:
         """`n` texts for `condition`, each starting with `prime` (may be empty). `guidance`
         w > 0 samples from (1 + w) * conditional - w * unconditional scores (needs a model
@@ -187,6 +187,8 @@ class GenerateTask(Task):
 
         if n < 1:
             raise SeqlabError(f"-n must be at least 1 (got {n})")
+        if guidance is None:  # the model's default (trained with condition dropout: 1.0)
+            guidance = self.cfg.model.guidance if self.cfg.model.condition_dropout else 0.0
         if guidance < 0:
             raise SeqlabError(f"--guidance must be 0 or more (got {guidance})")
         if guidance and not self.cfg.model.condition_dropout:
@@ -260,7 +262,7 @@ class GenerateTask(Task):
 
 def generation_metrics(
     bundle, train_texts: set[str], classifier=None, per_condition: int = 100,
-    temperature: float = 0.8, seed: int = 0, guidance: float = 0.0, prior: dict[str, float] | None = None,
+    temperature: float = 0.8, seed: int = 0, guidance: float | None = None, prior: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """Sample `per_condition` texts for every condition: novelty (share not among
     `train_texts`) and, given a classifier bundle trained on the same split, conditioning
@@ -290,7 +292,7 @@ def generation_metrics(
                 entry["accuracy_uniform_prior"] = float(np.mean([names[i] == condition for i in uniform]))
         per[condition] = entry
     out: dict[str, Any] = {"novelty": novel / max(total, 1), "samples": total, "temperature": temperature,
-                           "guidance": guidance,
+                           "guidance": task.cfg.model.guidance if guidance is None else guidance,
                            "per_condition": per}
     if classifier is not None:
         out["conditioning_accuracy"] = sum(e["accuracy"] for e in per.values()) / len(per)
