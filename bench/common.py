@@ -86,9 +86,9 @@ def write_report() -> None:
            "Generated from `bench/results.jsonl` by `bench/common.py` (newest line per task, dataset,",
            "family and split; older lines are kept there as history). Every figure below was measured",
            "by the command beside it; rerun a script under `bench/` to refresh it.",
-           "Accuracy runs of 2026-11-26 ran with OMP_NUM_THREADS=1, two or three at a time on the",
-           "2-core machine, so their wall times and tokens/s are pessimistic; the speed line ran",
-           "alone with 2 threads.", ""]
+           "Most accuracy runs ran with OMP_NUM_THREADS=1, two at a time on the 2-core machine, so",
+           "their wall times and tokens/s are pessimistic; commands that set OMP_NUM_THREADS show the",
+           "threads a run had; notes under a table say when a run shared the machine.", ""]
     for task in sorted({k[0] for k in current}):
         out += [f"## {task}", "",
                 "| dataset | family | split | metrics | wall s | peak RSS MB | date | machine | command |",
@@ -99,6 +99,18 @@ def write_report() -> None:
             out.append(f"| {r['dataset']} | {r['family']} | {r['split']} | {metrics} | {r['wall_s']} | "
                        f"{r['peak_rss_mb']} | {r['date'][:10]} | {r['machine']} | `{r['command']}` |")
         out.append("")
+        for key in sorted(k for k in current if k[0] == task):
+            r = current[key]
+            label = f"{r['dataset']} / {r['family']}"
+            if r.get("curve"):
+                out.append(f"- {label}: ![{label}]({r['curve']})")  # BENCHMARKS.md sits at the root
+            if r.get("note"):
+                out.append(f"- {label}: {r['note']}")
+            if r.get("examples"):
+                shown = "; ".join(f"{k}: {', '.join(v)}" for k, v in r["examples"].items())
+                out.append(f"- {label} samples: {shown}")
+        if out[-1]:
+            out.append("")
     tmp = REPORT.with_suffix(".md.tmp")
     tmp.write_text("\n".join(out), encoding="utf-8")
     os.replace(tmp, REPORT)
