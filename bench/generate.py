@@ -43,12 +43,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--judge", help="an existing classifier bundle to use as the judge")
     parser.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance weight when sampling")
     parser.add_argument("--dry-run", action="store_true", help="print the result, record nothing")
-    parser.add_argument("extra", nargs=argparse.REMAINDER, help="more generator flags after --")
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)  # anything else: more generator `seqlab train` flags
     out_root = Path(tempfile.mkdtemp(prefix="seqlab-bench-generate-"))
     common = ["--data", "names", "--data-dir", str(SHARED_DATA), "--seed", "0", "--no-progress"]
     gen_cmd = ["train", "--task", "generate", *common, "--out", str(out_root / "generator"), *GENERATOR,
-               *(["--epochs", str(args.epochs)] if args.epochs else []), *[a for a in args.extra if a != "--"]]
+               *(["--epochs", str(args.epochs)] if args.epochs else []), *[a for a in extra if a != "--"]]
     wall, rss = run_measured(seqlab_cmd(*gen_cmd))
     judge_dir = Path(args.judge) if args.judge else out_root / "judge"
     if not args.judge:

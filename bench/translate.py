@@ -50,12 +50,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=2, help="torch threads (the target: 2 cores)")
     parser.add_argument("--limit", type=int, help="sentence pairs per split (a quick check)")
     parser.add_argument("--dry-run", action="store_true", help="print the result, record nothing")
-    parser.add_argument("extra", nargs=argparse.REMAINDER, help="more `seqlab train` flags after --")
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)  # anything else: more `seqlab train` flags
     unknown = [c for c in args.configs if c not in CONFIGS]
     if unknown:
         parser.error(f"unknown configuration(s) {unknown}; choose from {', '.join(CONFIGS)}")
-    extra_flags = [a for a in args.extra if a != "--"]
+    extra_flags = [a for a in extra if a != "--"]
     out_root = Path(tempfile.mkdtemp(prefix="seqlab-bench-translate-"))
     for name in args.configs:
         out = out_root / name
