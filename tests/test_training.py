@@ -181,3 +181,28 @@ def test_shipped_presets_parse():
     for path in presets:
         cfg = build_config(data=path.stem.split("-")[0], config_file=path)
         assert cfg.model.family in path.stem or cfg.model.family == "linear"
+
+
+def test_classify_word_dropout_reads_rare_words_as_unk_in_training_only():
+    from seqlab.data.tokenize import UNK_ID
+    from seqlab.tasks import make_task
+
+    train = [{"text": "good film", "label": "pos"}, {"text": "bad film", "label": "neg"}] * 3
+    task = make_task(build_config(task="classify", settings={"model.word_dropout": 0.25}))
+    task.fit_vocab(train)
+    film, good = task.tokenizer.token_to_id("film"), task.tokenizer.token_to_id("good")
+    assert float(task.unk_prob[film]) == pytest.approx(0.25 / 6.25)
+    assert float(task.unk_prob[good]) == pytest.approx(0.25 / 3.25)
+    task.unk_prob[good] = 1.0
+    seen = []
+
+    class Spy(torch.nn.Module):
+        def forward(self, ids, lengths):
+            seen.append(ids.clone())
+            return torch.zeros(ids.size(0), 2, requires_grad=True)
+
+    batch = task.collate(task.encode(train[:1]))
+    task.loss(Spy().train(), batch)
+    task.loss(Spy().eval(), batch)
+    assert int(seen[0][0, 0]) == UNK_ID and int(seen[1][0, 0]) == good
+    assert make_task(build_config(task="classify")).unk_prob is None

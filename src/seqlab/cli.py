@@ -52,7 +52,7 @@ SETTING_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--bigrams", "model.bigrams", bool, "bow: add hashed bigram features"),
     ("--hash-buckets", "model.hash_buckets", int, "bow: buckets for hashed bigrams"),
     ("--char-features", "model.char_features", bool, "tag: char CNN features per word (default on)"),
-    ("--word-dropout", "model.word_dropout", float, "tag: read a training word seen c times as <unk> with chance A/(A+c)"),
+    ("--word-dropout", "model.word_dropout", float, "tag/classify: training reads a word seen c times as <unk> with chance A/(A+c)"),
     ("--guidance", "model.guidance", float, "generate: default guidance weight of the trained model's sampling"),
     ("--condition-dropout", "model.condition_dropout", float, "generate: hide the condition of this share of training examples (enables --guidance)"),
     ("--char-dim", "model.char_dim", int, "tag: character embedding size"),

@@ -66,7 +66,7 @@ class ModelConfig:
     # model that sampling with guidance contrasts against)
     condition_dropout: float = 0.0
     guidance: float = 0.0  # generate: default guidance weight when sampling
-    # tag: training reads a word seen c times as <unk> with probability a/(a + c)
+    # tag, classify: training reads a word seen c times as <unk> with probability a/(a + c)
     word_dropout: float = 0.0
     # translate: attention none | dot | general | additive; decoding beam width and length
     # penalty (hypotheses ranked by log-probability / length**length_penalty)

@@ -9,15 +9,20 @@ inference; Lightning is never imported here.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
 from seqlab.config import RunConfig
 from seqlab.data.batching import BucketBatchSampler, ListDataset
+from seqlab.data.tokenize import SPECIAL_TOKENS, UNK_ID
+
+N_SPECIAL = len(SPECIAL_TOKENS)
 
 
 def limit_examples(splits: dict[str, list], limit: int | None, seed: int) -> dict[str, list]:
@@ -109,6 +114,29 @@ class Task:
 
     def load_vocab(self, directory: Path, state: dict[str, Any]) -> None:
         raise NotImplementedError
+
+
+def word_dropout_table(id_lists: Iterable[Sequence[int]], vocab_size: int, alpha: float) -> torch.Tensor | None:
+    """Per token id, the chance training reads it as <unk>: alpha / (alpha + its count in
+    the training data) (Kiperwasser & Goldberg 2016), never for the special tokens. Every
+    training token is in the vocabulary, so without this <unk>'s vector is never trained,
+    yet it is what every unseen word gets at test time. None when alpha is 0 (off)."""
+    if not alpha:
+        return None
+    counts = np.zeros(vocab_size, dtype=np.float64)
+    for ids in id_lists:
+        np.add.at(counts, np.asarray(ids, dtype=np.int64), 1.0)
+    prob = alpha / (alpha + counts)
+    prob[:N_SPECIAL] = 0.0
+    return torch.tensor(prob, dtype=torch.float32)
+
+
+def drop_words(ids: torch.Tensor, table: torch.Tensor | None) -> torch.Tensor:
+    """ids with each token replaced by <unk> with its word_dropout_table chance (training)."""
+    if table is None:
+        return ids
+    drop = torch.rand(ids.shape, device=ids.device) < table.to(ids.device)[ids]
+    return ids.masked_fill(drop, UNK_ID)
 
 
 def tokens_in(batch: dict[str, torch.Tensor]) -> int:

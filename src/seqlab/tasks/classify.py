@@ -19,7 +19,7 @@ from seqlab.data.batching import pad_sequences
 from seqlab.data.tokenize import TextTokenizer
 from seqlab.errors import SeqlabError
 from seqlab.families import build_encoder
-from seqlab.tasks.base import Task, limit_examples
+from seqlab.tasks.base import Task, drop_words, limit_examples, word_dropout_table
 
 
 class SequenceClassifier(nn.Module):
@@ -76,6 +76,7 @@ class ClassifyTask(Task):
         super().__init__(cfg)
         self.tokenizer: TextTokenizer | None = None
         self.labels: list[str] = []
+        self.unk_prob: torch.Tensor | None = None  # word dropout, training only
 
     # -- data ----------------------------------------------------------------------------
     def load_splits(self) -> dict[str, list[dict]]:
@@ -90,6 +91,10 @@ class ClassifyTask(Task):
             max_vocab=d.max_vocab,
             min_freq=d.min_freq,
         )
+        self.unk_prob = None
+        if self.cfg.model.word_dropout:
+            texts = self.tokenizer.encode_batch([ex["text"] for ex in train], self.cfg.data.max_length)
+            self.unk_prob = word_dropout_table(texts, self.tokenizer.vocab_size, self.cfg.model.word_dropout)
         self.labels = sorted({ex["label"] for ex in train})
         if len(self.labels) < 2:
             raise SeqlabError(f"the training data has only one label ({self.labels}); need at least two")
@@ -120,7 +125,8 @@ class ClassifyTask(Task):
         return SequenceClassifier(encoder, len(self.labels))
 
     def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return F.cross_entropy(model(batch["ids"], batch["lengths"]), batch["labels"])
+        ids = drop_words(batch["ids"], self.unk_prob) if model.training else batch["ids"]
+        return F.cross_entropy(model(ids, batch["lengths"]), batch["labels"])
 
     def make_metrics(self):
         from torchmetrics import MetricCollection

@@ -34,7 +34,7 @@ from seqlab.data.tokenize import (
 from seqlab.errors import SeqlabError
 from seqlab.families import build_encoder
 from seqlab.families.base import keras_init, make_embedding, masked_max
-from seqlab.tasks.base import Task, limit_examples
+from seqlab.tasks.base import Task, drop_words, limit_examples, word_dropout_table
 
 IGNORE = -100  # tag id of pad steps (and of tags unseen in training): left out of loss/metrics
 MAX_WORD_CHARS = 20  # longer words keep their first and last 10 characters (prefix + suffix)
@@ -212,18 +212,10 @@ class TagTask(Task):
         self.chars = [c for c, n in counts.most_common(MAX_CHARS) if n >= CHAR_MIN_COUNT]
 
     def _word_dropout_table(self, train: list[dict]) -> torch.Tensor | None:
-        """Per word id, the chance training reads it as <unk>: a/(a + count) (Kiperwasser &
-        Goldberg 2016). Without it <unk>'s embedding is never trained (every training word
-        is in the vocabulary), so words unseen in training get an untrained vector."""
-        alpha = self.cfg.model.word_dropout
-        if not alpha:
+        if not self.cfg.model.word_dropout:
             return None
-        counts = np.zeros(self.tokenizer.vocab_size, dtype=np.float64)
-        for enc in self.tokenizer.tokenizer.encode_batch([list(ex["tokens"]) for ex in train], is_pretokenized=True):
-            np.add.at(counts, enc.ids, 1.0)
-        prob = alpha / (alpha + counts)
-        prob[:len(SPECIAL_TOKENS)] = 0.0
-        return torch.tensor(prob, dtype=torch.float32)
+        encoded = self.tokenizer.tokenizer.encode_batch([list(ex["tokens"]) for ex in train], is_pretokenized=True)
+        return word_dropout_table((e.ids for e in encoded), self.tokenizer.vocab_size, self.cfg.model.word_dropout)
 
     def encode(self, examples: list[dict], *, truncate: bool = True) -> list[dict]:
         """Sentences -> items {"ids", "tags", "chars", "index"}. Training cuts sentences to
@@ -283,10 +275,8 @@ class TagTask(Task):
         return model(batch["ids"], batch["lengths"], batch.get("chars"))  # (B, T, n_tags)
 
     def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        if model.training and getattr(self, "unk_prob", None) is not None:
-            ids = batch["ids"]
-            drop = torch.rand(ids.shape, device=ids.device) < self.unk_prob.to(ids.device)[ids]
-            batch = {**batch, "ids": ids.masked_fill(drop, UNK_ID)}  # spelling (chars) stays
+        if model.training and self.unk_prob is not None:  # word dropout; the spelling (chars) stays
+            batch = {**batch, "ids": drop_words(batch["ids"], self.unk_prob)}
         scores = self._scores(model, batch)
         return F.cross_entropy(scores.flatten(0, 1), batch["tags"].flatten(), ignore_index=IGNORE)
 
