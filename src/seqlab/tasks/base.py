@@ -23,6 +23,7 @@ from seqlab.data.batching import BucketBatchSampler, ListDataset
 from seqlab.data.tokenize import SPECIAL_TOKENS, UNK_ID
 
 N_SPECIAL = len(SPECIAL_TOKENS)
+IGNORE = -100  # target id of padded steps (and of tags unseen in training): ignored by loss and metrics
 
 
 def limit_examples(splits: dict[str, list], limit: int | None, seed: int) -> dict[str, list]:
@@ -137,6 +138,14 @@ def drop_words(ids: torch.Tensor, table: torch.Tensor | None) -> torch.Tensor:
         return ids
     drop = torch.rand(ids.shape, device=ids.device) < table.to(ids.device)[ids]
     return ids.masked_fill(drop, UNK_ID)
+
+
+def update_token_mean(metrics, loss: torch.Tensor, targets: torch.Tensor) -> None:
+    """Feed a batch's mean loss to mean metrics weighted by its real target tokens, so the
+    epoch's figure is per token, not per batch."""
+    n = int((targets != IGNORE).sum())
+    for metric in metrics.values():
+        metric.update(loss.detach(), weight=n)
 
 
 def tokens_in(batch: dict[str, torch.Tensor]) -> int:

@@ -34,9 +34,7 @@ from seqlab.data.tokenize import BOS_ID, EOS_ID, PAD_ID, UNK_ID, TextTokenizer
 from seqlab.errors import SeqlabError
 from seqlab.families import build_encoder, resolve_family
 from seqlab.families.rnn import StateBridge
-from seqlab.tasks.base import Task, limit_examples
-
-IGNORE = -100  # target at padded steps
+from seqlab.tasks.base import IGNORE, Task, limit_examples, update_token_mean
 
 
 class ConditionalDecoder(nn.Module):
@@ -155,10 +153,7 @@ class GenerateTask(Task):
         return MetricCollection({"nats_per_char": MeanMetric()})
 
     def update_metrics(self, metrics, model: nn.Module, batch: dict[str, torch.Tensor]) -> None:
-        n = int((batch["targets"] != IGNORE).sum())
-        loss = self.loss(model, batch).detach()
-        for metric in metrics.values():
-            metric.update(loss, weight=n)
+        update_token_mean(metrics, self.loss(model, batch), batch["targets"])
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, examples: list[dict], out_dir: Path | None = None) -> dict[str, Any]:

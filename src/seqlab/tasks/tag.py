@@ -34,9 +34,8 @@ from seqlab.data.tokenize import (
 from seqlab.errors import SeqlabError
 from seqlab.families import build_encoder
 from seqlab.families.base import keras_init, make_embedding, masked_max
-from seqlab.tasks.base import Task, drop_words, limit_examples, word_dropout_table
+from seqlab.tasks.base import IGNORE, Task, drop_words, limit_examples, word_dropout_table
 
-IGNORE = -100  # tag id of pad steps (and of tags unseen in training): left out of loss/metrics
 MAX_WORD_CHARS = 20  # longer words keep their first and last 10 characters (prefix + suffix)
 CHAR_MIN_COUNT = 2  # rarer characters map to <unk>, so its embedding row gets trained
 MAX_CHARS = 1000

@@ -38,9 +38,8 @@ from seqlab.errors import SeqlabError
 from seqlab.families import build_encoder
 from seqlab.families.attention import ATTENTIONS, Attention
 from seqlab.families.rnn import StateBridge, select_rows
-from seqlab.tasks.base import Task, limit_examples
+from seqlab.tasks.base import IGNORE, Task, limit_examples, update_token_mean
 
-IGNORE = -100
 TARGET_TOKENIZER = "target_tokenizer.json"
 
 
@@ -204,10 +203,7 @@ class TranslateTask(Task):
         return MetricCollection({"nats_per_token": MeanMetric()})
 
     def update_metrics(self, metrics, model: nn.Module, batch: dict[str, torch.Tensor]) -> None:
-        n = int((batch["targets"] != IGNORE).sum())
-        loss = self.loss(model, batch).detach()
-        for metric in metrics.values():
-            metric.update(loss, weight=n)
+        update_token_mean(metrics, self.loss(model, batch), batch["targets"])
 
     # -- decoding ------------------------------------------------------------------------
     def _step_fn(self, model: nn.Module):
