@@ -31,10 +31,13 @@ CONFIGS: dict[str, dict[str, list[str]]] = {
         # 1000 tokens cover ~98% of reviews whole; bucketing makes that only ~15% more tokens
         # than a 500 cap. History (results.jsonl): 500 tokens, dropout 0.2: lstm 0.864, gru 0.875;
         # 1000 tokens, dropout 0.4, 3 epochs: lstm 0.877, gru 0.887 (the best so far);
-        # this one (dropout 0.5, 4 epochs, lr decay 0.7): lstm 0.874, gru 0.885.
+        # dropout 0.5, 4 epochs, lr decay 0.7: lstm 0.874, gru 0.885. Validation (carved from
+        # train, so the same movies) ran ~1.5 points above test: the models learn movie-specific
+        # rare words (names, titles). This one adds word dropout (a word seen c times is read as
+        # <unk> with chance 1/(1+c) in training) to the 1000-token, dropout-0.4 setting.
         **{cell: ["--family", cell, "--bidirectional", "--pooling", "max", "--max-length", "1000",
-                  "--max-vocab", "30000", "--dropout", "0.5", "--batch-size", "50", "--epochs", "4",
-                  "--lr-decay", "0.7"] for cell in ("lstm", "gru")},
+                  "--max-vocab", "30000", "--dropout", "0.4", "--batch-size", "50", "--epochs", "3",
+                  "--word-dropout", "1.0"] for cell in ("lstm", "gru")},
     },
     "names": {
         cell: ["--family", cell, "--bidirectional", "--layers", "2", "--hidden-dim", "256",
