@@ -96,6 +96,7 @@ def write_report() -> None:
         for key in sorted(k for k in current if k[0] == task):
             r = current[key]
             metrics = ", ".join(f"{k} {v}" for k, v in r["metrics"].items() if v is not None)
+            metrics = metrics.replace("|", "\\|")  # sacrebleu signatures hold pipes
             out.append(f"| {r['dataset']} | {r['family']} | {r['split']} | {metrics} | {r['wall_s']} | "
                        f"{r['peak_rss_mb']} | {r['date'][:10]} | {r['machine']} | `{r['command']}` |")
         out.append("")
