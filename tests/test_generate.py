@@ -8,6 +8,7 @@ import json
 import pytest
 import torch
 
+from helpers import run_cli, train_steps
 from seqlab.cli import main
 from seqlab.config import build_config
 from seqlab.errors import SeqlabError
@@ -15,12 +16,6 @@ from seqlab.tasks import make_task
 from seqlab.tasks.generate import generation_metrics
 
 TOY = [{"condition": "A", "text": "aaab"}, {"condition": "B", "text": "bbba"}, {"condition": "C", "text": "cab"}] * 8
-
-
-def _run(capsys, *argv):
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def _task(family="gru", **settings):
@@ -56,14 +51,7 @@ def test_learns_to_write_what_each_condition_asks_for():
     torch.manual_seed(0)
     task = _task("gru", **{"model.hidden_dim": 32, "train.batch_size": 8})
     model = task.build_model()
-    opt = torch.optim.Adam(model.parameters(), lr=0.02)
-    loader = task.loader(task.encode(TOY), shuffle=True, shard=False)
-    for _ in range(30):
-        for batch in loader:
-            loss = task.loss(model, batch)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+    train_steps(task, model, task.encode(TOY), epochs=30, lr=0.02)
     for cond, text in (("A", "aaab"), ("B", "bbba"), ("C", "cab")):
         assert task.sample(model, cond, 3, top_k=1, seed=0) == [text] * 3
     assert task.sample(model, "C", 2, top_k=1, prime="c") == ["cab"] * 2  # a prime starts the text
@@ -78,14 +66,7 @@ def test_guidance_contrasts_with_the_learned_unconditional_model():
     task = _task("gru", **{"model.hidden_dim": 32, "train.batch_size": 8, "model.condition_dropout": 0.3})
     model = task.build_model()
     assert model.condition.num_embeddings == len(task.conditions) + 1  # + the null condition
-    opt = torch.optim.Adam(model.parameters(), lr=0.02)
-    loader = task.loader(task.encode(TOY), shuffle=True, shard=False)
-    for _ in range(40):
-        for batch in loader:
-            loss = task.loss(model, batch)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+    train_steps(task, model, task.encode(TOY), epochs=40, lr=0.02)
     for cond, text in (("A", "aaab"), ("B", "bbba"), ("C", "cab")):
         assert task.sample(model, cond, 2, top_k=1, seed=0, guidance=1.5) == [text] * 2
     guided = task.sample(model, "A", 6, seed=3, guidance=1.0)
@@ -122,17 +103,17 @@ def test_generate_names_for_a_language(names_model, shared_data, capsys):
     metrics = json.loads((names_model / "metrics.json").read_text())
     assert 0.5 < metrics["validation"]["nats_per_char"] < 3.5
     args = ["generate", str(names_model), "--condition", "Russian", "-n", "10", "--temperature", "0.8"]
-    code, first, _ = _run(capsys, *args, "--seed", "1")
+    code, first, _ = run_cli(capsys, *args, "--seed", "1")
     lines = first.rstrip("\n").split("\n")
     assert code == 0 and len(lines) == 10 and all(lines)
-    assert _run(capsys, *args, "--seed", "1")[1] == first
-    code, out, _ = _run(capsys, *args, "--seed", "1", "--json")
+    assert run_cli(capsys, *args, "--seed", "1")[1] == first
+    code, out, _ = run_cli(capsys, *args, "--seed", "1", "--json")
     assert json.loads(out)["texts"] == lines
-    code, _, err = _run(capsys, "generate", str(names_model), "--condition", "Klingon")
+    code, _, err = run_cli(capsys, "generate", str(names_model), "--condition", "Klingon")
     assert code == 2 and "known conditions: Arabic, Chinese" in err and err.count("\n") == 1
-    code, _, err = _run(capsys, "generate", str(names_model))
+    code, _, err = run_cli(capsys, "generate", str(names_model))
     assert code == 2 and "give a condition" in err
-    code, _, err = _run(capsys, "generate", str(names_model), "--condition", "Russian", "-n", "0")
+    code, _, err = run_cli(capsys, "generate", str(names_model), "--condition", "Russian", "-n", "0")
     assert code == 2 and "-n must be at least 1" in err
 
 
@@ -151,7 +132,7 @@ def test_novelty_and_conditioning_accuracy(names_model, shared_data, tmp_path, c
     again = generation_metrics(seqlab.load(names_model), train, classifier, per_condition=5, prior=prior)
     assert again["conditioning_accuracy_uniform_prior"] == pytest.approx(again["conditioning_accuracy"])
     capsys.readouterr()
-    code, out, _ = _run(capsys, "test", str(names_model), "--classifier", str(tmp_path / "cls"), "--json")
+    code, out, _ = run_cli(capsys, "test", str(names_model), "--classifier", str(tmp_path / "cls"), "--json")
     metrics = json.loads(out)["metrics"]
     assert code == 0 and metrics["samples"] == 100 * 18 and 0.0 <= metrics["conditioning_accuracy"] <= 1.0
     assert metrics["nats_per_char"] > 0 and 0.0 <= metrics["novelty"] <= 1.0
@@ -161,9 +142,9 @@ def test_condition_and_text_columns_from_a_file(tmp_path, capsys):
     path = tmp_path / "pets.csv"
     rows = [("cat", "Tom"), ("cat", "Felix"), ("dog", "Rex"), ("dog", "Fido")] * 10
     path.write_text("kind,name\n" + "".join(f"{k},{n}\n" for k, n in rows), encoding="utf-8")
-    code, out, err = _run(capsys, "train", "--task", "generate", "--data", str(path), "--condition-column", "kind",
+    code, out, err = run_cli(capsys, "train", "--task", "generate", "--data", str(path), "--condition-column", "kind",
                           "--text-column", "name", "--epochs", "1", "--out", str(tmp_path / "m"), "--no-progress",
                           "--json")
     assert code == 0, err
-    code, out, _ = _run(capsys, "generate", str(tmp_path / "m"), "--condition", "dog", "-n", "3", "--seed", "0")
+    code, out, _ = run_cli(capsys, "generate", str(tmp_path / "m"), "--condition", "dog", "-n", "3", "--seed", "0")
     assert code == 0 and len(out.strip().split("\n")) == 3

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import run_cli, train_steps
 from seqlab.cli import main
 from seqlab.config import build_config
 from seqlab.data.stream import StreamWindows, TextSource, encode_stream, split_file
@@ -47,12 +48,6 @@ def char_model(tmp_path_factory, corpus):
                  "--lr", "0.005", "--seed", "0", "--out", str(out), "--no-progress"])
     assert code == 0
     return out
-
-
-def _run(capsys, *argv):
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def _lm_task(family, text="the cat sat on the mat. " * 20, **settings):
@@ -120,7 +115,7 @@ def test_corpus_shorter_than_a_window_is_a_clear_error(tmp_path, capsys):
         StreamWindows(np.arange(50), 4, 100, rank=0, world_size=1)
     short = tmp_path / "short.txt"
     short.write_text("To be, or not to be: that is the question.\n" * 5, encoding="utf-8")
-    code, _, err = _run(capsys, "train", "--task", "lm", "--data", str(short), "--seq-len", "500",
+    code, _, err = run_cli(capsys, "train", "--task", "lm", "--data", str(short), "--seq-len", "500",
                         "--out", str(tmp_path / "m"), "--no-progress")
     assert code == 2 and "too short for one window" in err and "--seq-len 500" in err
 
@@ -219,14 +214,7 @@ def test_overfits_a_tiny_corpus():
     text = "hello world, hello seqlab.\n" * 30
     task = _lm_task("lstm", text=text, **{"train.seq_len": 16, "train.batch_size": 4, "model.hidden_dim": 32})
     model = task.build_model()
-    opt = torch.optim.Adam(model.parameters(), lr=0.02)
-    loader = task.loader(task.encode(TextSource(text=text)), shuffle=True, shard=False)
-    for _ in range(25):
-        for batch in loader:
-            loss = task.loss(model, batch)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+    train_steps(task, model, task.encode(TextSource(text=text)), epochs=25, lr=0.02)
     assert task.evaluate(model, text)["nats_per_char"] < 0.2
 
 
@@ -253,24 +241,26 @@ def test_train_learns_shakespeare_and_writes_a_bundle(char_model):
 
 def test_generate_streams_the_same_text_for_a_seed(char_model, capsys):
     args = ["generate", str(char_model), "--prime", "ROMEO:", "--length", "120", "--temperature", "0.8"]
-    code, first, _ = _run(capsys, *args, "--seed", "3")
+    code, first, _ = run_cli(capsys, *args, "--seed", "3")
     assert code == 0 and first.startswith("ROMEO:") and len(first.rstrip("\n")) >= 120
-    assert _run(capsys, *args, "--seed", "3")[1] == first
-    assert _run(capsys, *args, "--seed", "4")[1] != first
+    assert run_cli(capsys, *args, "--seed", "3")[1] == first
+    assert run_cli(capsys, *args, "--seed", "4")[1] != first
     import seqlab
 
     bundle = seqlab.load(char_model)
     assert bundle.generate("ROMEO:", 120, 0.8, None, 3) + "\n" == first
-    code, out, _ = _run(capsys, "generate", str(char_model), "--length", "30", "--top-k", "1", "--json")
+    code, out, _ = run_cli(capsys, "generate", str(char_model), "--length", "30", "--top-k", "1", "--json")
     assert code == 0 and len(json.loads(out)["text"]) == 30
 
 
 def test_generate_bad_inputs(char_model, capsys):
-    code, _, err = _run(capsys, "generate", str(char_model), "--temperature", "0")
+    code, _, err = run_cli(capsys, "generate", str(char_model), "--temperature", "0")
     assert code == 2 and "temperature must be above 0" in err
-    code, _, err = _run(capsys, "generate", str(char_model), "--top-k", "0")
+    code, _, err = run_cli(capsys, "generate", str(char_model), "--top-k", "0")
     assert code == 2 and "top-k must be at least 1" in err
-    code, out, err = _run(capsys, "generate", str(char_model), "--prime", "Zoë ☃ said", "--length", "20", "--seed", "1")
+    code, _, err = run_cli(capsys, "generate", str(char_model), "--condition", "Russian")
+    assert code == 2 and "has no conditions" in err
+    code, out, err = run_cli(capsys, "generate", str(char_model), "--prime", "Zoë ☃ said", "--length", "20", "--seed", "1")
     assert code == 0 and out.startswith("Zoë ☃ said")
     assert "outside the model's vocabulary" in err and "'ë'" in err and "'☃'" in err and "'Z'" in err
     import seqlab
@@ -283,17 +273,17 @@ def test_generate_bad_inputs(char_model, capsys):
 
 
 def test_test_predict_and_inspect(char_model, corpus, tmp_path, capsys):
-    code, out, _ = _run(capsys, "test", str(char_model), "--data", str(corpus), "--json")
+    code, out, _ = run_cli(capsys, "test", str(char_model), "--data", str(corpus), "--json")
     assert code == 0 and json.loads(out)["metrics"]["bits_per_char"] > 0
-    code, out, _ = _run(capsys, "predict", str(char_model), "First Citizen", "--json")
+    code, out, _ = run_cli(capsys, "predict", str(char_model), "First Citizen", "--json")
     assert code == 0 and len(json.loads(out)["next"]) == 5
-    code, out, _ = _run(capsys, "inspect", str(char_model), str(corpus), "--unit", "3",
+    code, out, _ = run_cli(capsys, "inspect", str(char_model), str(corpus), "--unit", "3",
                         "--out", str(tmp_path / "unit.html"), "--json")
     page = (tmp_path / "unit.html").read_text(encoding="utf-8")
     assert code == 0 and json.loads(out)["unit"] == 3 and "unit 3" in page and page.count('class="c"') == 3000
-    code, _, _ = _run(capsys, "inspect", str(char_model), "Before we proceed", "--out", str(tmp_path / "u.png"))
+    code, _, _ = run_cli(capsys, "inspect", str(char_model), "Before we proceed", "--out", str(tmp_path / "u.png"))
     assert code == 0 and (tmp_path / "u.png").stat().st_size > 1000
-    code, _, err = _run(capsys, "inspect", str(char_model), "abc", "--unit", "999", "--out", str(tmp_path / "x.html"))
+    code, _, err = run_cli(capsys, "inspect", str(char_model), "abc", "--unit", "999", "--out", str(tmp_path / "x.html"))
     assert code == 2 and "out of range" in err
 
 
@@ -301,11 +291,11 @@ def test_non_ascii_corpus_and_prime(tmp_path, capsys):
     path = tmp_path / "czech_russian.txt"
     path.write_text(NON_ASCII, encoding="utf-8")
     out = tmp_path / "m"
-    code, _, _ = _run(capsys, "train", "--task", "lm", "--data", str(path), "--family", "gru", "--epochs", "1",
+    code, _, _ = run_cli(capsys, "train", "--task", "lm", "--data", str(path), "--family", "gru", "--epochs", "1",
                       "--hidden-dim", "32", "--embed-dim", "16", "--batch-size", "4", "--seq-len", "20",
                       "--out", str(out), "--no-progress")
     assert code == 0
-    code, text, err = _run(capsys, "generate", str(out), "--prime", "Съешь ž🙂", "--length", "40", "--seed", "0")
+    code, text, err = run_cli(capsys, "generate", str(out), "--prime", "Съешь ž🙂", "--length", "40", "--seed", "0")
     assert code == 0 and text.startswith("Съешь ž🙂") and "warning" not in err
     assert len(text.rstrip("\n")) == len("Съешь ž🙂") + 40  # one code point per generated token
 
@@ -313,20 +303,20 @@ def test_non_ascii_corpus_and_prime(tmp_path, capsys):
 @pytest.mark.parametrize("family", ["cnn", "bow"])
 def test_stateless_families_and_word_level(family, corpus, tmp_path, capsys):
     out = tmp_path / family
-    code, _, _ = _run(capsys, "train", "--task", "lm", "--data", str(corpus), "--family", family,
+    code, _, _ = run_cli(capsys, "train", "--task", "lm", "--data", str(corpus), "--family", family,
                       "--tokenizer", "word", "--epochs", "1", "--embed-dim", "16", "--filters", "16",
                       "--hidden-dim", "16", "--batch-size", "8", "--seq-len", "20", "--limit", "20000",
                       "--out", str(out), "--no-progress")
     assert code == 0
     val = json.loads((out / "metrics.json").read_text())["validation"]
     assert "nats_per_token" in val and "nats_per_char" not in val
-    code, text, _ = _run(capsys, "generate", str(out), "--prime", "First", "--length", "15", "--seed", "2")
+    code, text, _ = run_cli(capsys, "generate", str(out), "--prime", "First", "--length", "15", "--seed", "2")
     assert code == 0 and text.startswith("First") and len(text.split()) >= 5
 
 
 def test_time_limit_still_writes_the_best_bundle(corpus, tmp_path, capsys):
     out = tmp_path / "timed"
-    code, _, _ = _run(capsys, "train", "--task", "lm", "--data", str(corpus), "--family", "lstm",
+    code, _, _ = run_cli(capsys, "train", "--task", "lm", "--data", str(corpus), "--family", "lstm",
                       "--epochs", "1000", "--max-minutes", "0.02", "--hidden-dim", "32", "--embed-dim", "16",
                       "--batch-size", "16", "--seq-len", "32", "--out", str(out), "--no-progress")
     assert code == 0

@@ -305,6 +305,8 @@ def cmd_generate(args) -> None:
                               prime=args.prime, max_length=args.length, guidance=args.guidance)
         _print(args, {"condition": args.condition, "texts": texts, "seed": args.seed}, "\n".join(texts))
         return
+    if args.condition:
+        raise SeqlabError(f"a {bundle.cfg.task} model has no conditions; --condition is for --task generate models")
 
     def warn(message: str) -> None:
         print(f"seqlab: warning: {message}", file=sys.stderr, flush=True)
