@@ -206,3 +206,30 @@ def test_classify_word_dropout_reads_rare_words_as_unk_in_training_only():
     task.loss(Spy().eval(), batch)
     assert int(seen[0][0, 0]) == UNK_ID and int(seen[1][0, 0]) == good
     assert make_task(build_config(task="classify")).unk_prob is None
+
+
+def test_ema_keeps_the_averaged_weights_and_resumes_exactly(tmp_path):
+    straight = _train(tmp_path / "a", "--epochs", "2", "--ema", "0.9")
+    ckpt = torch.load(tmp_path / "a" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    averaged, raw = ckpt["state_dict"], ckpt["current_model_state"]
+    bundle = _weights(tmp_path / "a")
+    name = next(k for k in bundle if "head.weight" in k)
+    # the checkpoint's model is the average, distinct from the weights the optimizer moved
+    assert not torch.equal(averaged["model." + name], raw["model." + name])
+    best = torch.load(tmp_path / "a" / "checkpoints" / "best.ckpt", map_location="cpu", weights_only=True)
+    torch.testing.assert_close(bundle[name], best["state_dict"]["model." + name])  # the bundle: an average
+    assert "current_model_state" in best
+    _train(tmp_path / "c", "--epochs", "1", "--ema", "0.9")
+    resumed = _train(tmp_path / "c", "--epochs", "2", "--ema", "0.9", "--resume")
+    assert resumed["validation"]["accuracy"] == straight["validation"]["accuracy"]
+    for k, v in bundle.items():
+        torch.testing.assert_close(_weights(tmp_path / "c")[k], v)
+
+
+def test_bad_ema_or_lr_decay_fails_before_reading_data(tmp_path, capsys):
+    for flag, value in (("--ema", "1.5"), ("--lr-decay", "0")):
+        code = main(["train", "--data", str(tmp_path / "missing.csv"), "--family", "gru",
+                     "--out", str(tmp_path / "x"), flag, value])
+        assert code == 2
+        err = capsys.readouterr().err
+        assert flag in err and "missing.csv" not in err and "Traceback" not in err

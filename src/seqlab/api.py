@@ -42,6 +42,7 @@ def train_config(
     cfg: RunConfig, out: Path, *, resume: str | None = None, splits: dict[str, list] | None = None
 ) -> Bundle | None:
     check_family_name(cfg.model.family)
+    cfg.train.check()
     task = make_task(cfg)
     if splits is None:
         splits = task.load_splits()

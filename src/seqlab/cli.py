@@ -67,6 +67,7 @@ SETTING_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--lr", "train.lr", float, "Adam learning rate"),
     ("--weight-decay", "train.weight_decay", float, "Adam weight decay"),
     ("--lr-decay", "train.lr_decay", float, "multiply the learning rate by this after each epoch (default 1)"),
+    ("--ema", "train.ema", float, "evaluate and keep an exponential moving average of the weights with this per-step decay, e.g. 0.999 (default 0 = off)"),
     ("--label-smoothing", "train.label_smoothing", float, "translate: label smoothing of the training loss"),
     ("--grad-clip", "train.grad_clip", float, "gradient norm clipping (0 = off)"),
     ("--patience", "train.patience", int, "early stopping patience in epochs (0 = off)"),

@@ -88,6 +88,9 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 0.0
     lr_decay: float = 1.0  # learning rate multiplied by this after each epoch (1 = constant)
+    # keep an exponential moving average of the weights (decay per step; 0 = off); validation,
+    # checkpoints and the bundle use the average, which is smoother than the last step's weights
+    ema: float = 0.0
     grad_clip: float = 1.0
     label_smoothing: float = 0.0  # translate: spread this much target probability evenly
     patience: int = 3  # early stopping, in epochs without improvement
@@ -100,6 +103,13 @@ class TrainConfig:
     progress: bool = True
     seq_len: int = 100  # lm: tokens per truncated-BPTT window
     max_minutes: float | None = None  # stop after this much training; the best model is kept
+
+    def check(self) -> None:
+        """Refuse impossible values before any data is read (loading can take minutes)."""
+        if not 0 < self.lr_decay <= 1:
+            raise SeqlabError(f"--lr-decay must be in (0, 1] (got {self.lr_decay})")
+        if not 0 <= self.ema < 1:
+            raise SeqlabError(f"--ema must be in [0, 1), e.g. 0.999; 0 turns it off (got {self.ema})")
 
 
 @dataclass

@@ -77,8 +77,6 @@ class SeqlabModule(L.LightningModule):
         decay = self.train_cfg.lr_decay
         if decay == 1.0:
             return optimizer
-        if not 0 < decay < 1:
-            raise SeqlabError(f"--lr-decay must be in (0, 1] (got {decay})")
         # per epoch, as char-rnn does: deterministic, so resumed runs stay exact
         return {"optimizer": optimizer, "lr_scheduler": torch.optim.lr_scheduler.ExponentialLR(optimizer, decay)}
 
@@ -152,6 +150,8 @@ def fit(
     )
     throughput = Throughput()
     callbacks = [checkpoint, throughput]
+    if cfg.ema:
+        callbacks.append(ema_callback(cfg.ema))
     if cfg.patience and cfg.patience > 0:
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=cfg.patience))
     logger = CSVLogger(str(out_dir), name="logs", version="")
@@ -202,6 +202,16 @@ def fit(
         seconds_per_epoch=sum(epochs) / len(epochs) if epochs else 0.0,
         log_dir=Path(logger.log_dir),
     )
+
+
+def ema_callback(decay: float) -> Callback:
+    """Lightning's WeightAveraging with an exponential moving average: validation, the
+    checkpoints (hence the best model and the bundle) see the averaged weights, and a resumed
+    run restores the average too."""
+    from lightning.pytorch.callbacks import WeightAveraging
+    from torch.optim.swa_utils import get_ema_avg_fn
+
+    return WeightAveraging(avg_fn=get_ema_avg_fn(decay))
 
 
 def _resume_path(resume: str | None, ckpt_dir: Path) -> str | None:
