@@ -21,6 +21,7 @@ VARIANTS = [
     ("lstm", {"layers": 2, "bidirectional": True}),
     ("gru", {"bidirectional": True, "pooling": "max"}),
     ("lstm", {"pooling": "mean"}),
+    ("gru", {"bidirectional": True, "pooling": "last+max+mean"}),
 ]
 
 
@@ -130,3 +131,18 @@ def test_lstm_init_sets_forget_gate_bias():
     bias = enc.rnn.bias_ih_l0.detach().chunk(4)
     assert torch.all(bias[1] == 1) and torch.all(bias[0] == 0)
     assert torch.all(enc.embedding.weight[0] == 0)
+
+
+def test_concat_pooling_joins_each_summary_in_order():
+    torch.manual_seed(0)
+    joined = build_encoder(VOCAB, _cfg("gru", bidirectional=True, pooling="max+mean")).eval()
+    ids, lengths = _batch()
+    out = joined(ids, lengths)
+    assert joined.summary_dim == 2 * joined.state_dim
+    for part, kind in zip(out.summary.split(joined.state_dim, dim=-1), ("max", "mean")):
+        single = build_encoder(VOCAB, _cfg("gru", bidirectional=True, pooling=kind)).eval()
+        single.load_state_dict(joined.state_dict())
+        torch.testing.assert_close(part, single(ids, lengths).summary)
+    for bad in ("max+max", "max+median"):
+        with pytest.raises(SeqlabError, match="join them with"):
+            build_encoder(VOCAB, _cfg("gru", pooling=bad))

@@ -46,7 +46,7 @@ SETTING_FLAGS: list[tuple[str, str, Any, str]] = [
     ("--layers", "model.layers", int, "stacked recurrent layers"),
     ("--bidirectional", "model.bidirectional", bool, "read both directions (rnn family)"),
     ("--dropout", "model.dropout", float, "dropout rate"),
-    ("--pooling", "model.pooling", str, "rnn sequence summary: last, max or mean"),
+    ("--pooling", "model.pooling", str, "rnn sequence summary: last, max, mean, or several joined with + (max+mean)"),
     ("--kernel-sizes", "model.kernel_sizes", "list", "cnn filter widths, e.g. 3,4,5"),
     ("--filters", "model.filters", int, "cnn filters per width"),
     ("--bigrams", "model.bigrams", bool, "bow: add hashed bigram features"),

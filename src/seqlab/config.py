@@ -53,7 +53,7 @@ class ModelConfig:
     layers: int = 1
     bidirectional: bool = False
     dropout: float = 0.2
-    pooling: str = "last"  # sequence summary of rnn: last | max | mean
+    pooling: str = "last"  # sequence summary of rnn: last | max | mean, or joined: max+mean
     kernel_sizes: list[int] = field(default_factory=lambda: [3, 4, 5])
     filters: int = 100
     bigrams: bool = False  # bow: add hashed bigram features (fastText style)

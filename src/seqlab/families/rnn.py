@@ -29,6 +29,18 @@ CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 POOLINGS = ("last", "max", "mean")
 
 
+def parse_pooling(spec: str) -> tuple[str, ...]:
+    """"max" or a concatenation such as "max+mean" (ULMFiT's concat pooling is
+    "last+max+mean"): each summary is computed and the vectors are joined."""
+    parts = tuple(p.strip() for p in spec.split("+"))
+    bad = [p for p in parts if p not in POOLINGS]
+    if bad or len(set(parts)) != len(parts):
+        raise SeqlabError(
+            f"unknown pooling {spec!r}; choose one of {', '.join(POOLINGS)} or join them with '+' (e.g. max+mean)"
+        )
+    return parts
+
+
 def reverse_within_length(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """Reverse each sequence's real steps, leaving its padding in place: (B, T, ...)."""
     steps = torch.arange(x.size(1), device=x.device)[None, :]  # (1, T)
@@ -43,12 +55,10 @@ class RecurrentEncoder(nn.Module):
         super().__init__()
         if cfg.cell not in CELLS:
             raise SeqlabError(f"unknown cell {cfg.cell!r}; choose one of: {', '.join(CELLS)}")
-        if cfg.pooling not in POOLINGS:
-            raise SeqlabError(f"unknown pooling {cfg.pooling!r}; choose one of: {', '.join(POOLINGS)}")
         if causal and cfg.bidirectional:
             raise SeqlabError("a bidirectional model sees the future; use --no-bidirectional for this task")
         self.bidirectional = cfg.bidirectional
-        self.pooling = cfg.pooling
+        self.poolings = parse_pooling(cfg.pooling)
         self.embedding = make_embedding(vocab_size, cfg.embed_dim)
         self.dropout = nn.Dropout(cfg.dropout)
         cell = CELLS[cfg.cell]
@@ -67,7 +77,8 @@ class RecurrentEncoder(nn.Module):
                 batch_first=True,
                 dropout=cfg.dropout if cfg.layers > 1 else 0.0,
             )
-        self.state_dim = self.summary_dim = cfg.hidden_dim * (2 if self.bidirectional else 1)
+        self.state_dim = cfg.hidden_dim * (2 if self.bidirectional else 1)
+        self.summary_dim = self.state_dim * len(self.poolings)
         keras_init(self)
 
     def _run_bidirectional(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -86,17 +97,19 @@ class RecurrentEncoder(nn.Module):
             states, final = self._run_bidirectional(x, lengths), None
         else:
             states, final = self.rnn(x, state)  # (B, T, H)
-        if self.pooling == "max":
-            summary = masked_max(states, mask)
-        elif self.pooling == "mean":
-            summary = masked_mean(states, mask)
-        elif self.bidirectional:
+        summary = torch.cat([self._pool(kind, states, mask, lengths) for kind in self.poolings], dim=-1)
+        return Encoded(self.dropout(states), self.dropout(summary), mask, final)
+
+    def _pool(self, kind: str, states: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        if kind == "max":
+            return masked_max(states, mask)
+        if kind == "mean":
+            return masked_mean(states, mask)
+        if self.bidirectional:
             # forward direction ends at the last real step; backward ends at step 0
             half = states.size(-1) // 2
-            summary = torch.cat([last_step(states[..., :half], lengths), states[:, 0, half:]], dim=-1)
-        else:
-            summary = last_step(states, lengths)
-        return Encoded(self.dropout(states), self.dropout(summary), mask, final)
+            return torch.cat([last_step(states[..., :half], lengths), states[:, 0, half:]], dim=-1)
+        return last_step(states, lengths)
 
 
 class StateBridge(nn.Module):
