@@ -85,6 +85,9 @@ def _fit_bpe(texts: Iterable[str], lowercase: bool, max_vocab: int | None, min_f
     return tok
 
 
+ENCODE_CHUNK = 1024  # texts per call of the Rust batch encoder (still parallel inside)
+
+
 class TextTokenizer:
     """Text <-> token ids at word or character level, with fixed special-token ids."""
 
@@ -133,10 +136,14 @@ class TextTokenizer:
         return self.tokenizer.encode(text).ids
 
     def encode_batch(self, texts: Sequence[str], max_length: int | None = None) -> list[list[int]]:
-        encoded = self.tokenizer.encode_batch(list(texts))
-        if max_length:
-            return [e.ids[:max_length] for e in encoded]
-        return [e.ids for e in encoded]
+        # In chunks: an Encoding also holds token strings and offsets, so encoding 25k long
+        # reviews at once held ~800 MB that only the ids survive.
+        texts = list(texts)
+        ids: list[list[int]] = []
+        for start in range(0, len(texts), ENCODE_CHUNK):
+            encoded = self.tokenizer.encode_batch(texts[start : start + ENCODE_CHUNK])
+            ids.extend(e.ids[:max_length] if max_length else e.ids for e in encoded)
+        return ids
 
     def tokens(self, text: str) -> list[str]:
         """The surface tokens of `text` (after normalization), e.g. for a BoW table."""

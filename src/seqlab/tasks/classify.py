@@ -107,7 +107,8 @@ class ClassifyTask(Task):
             label = ex.get("label")
             if label is not None and label not in index:
                 raise SeqlabError(f"label {label!r} was not seen in training; known labels: {', '.join(self.labels)}")
-            items.append({"ids": seq, "label": index.get(label, -1), "index": i})
+            # int32 arrays: a Python list of ints costs ~8x more (IMDB: ~250 MB saved)
+            items.append({"ids": np.asarray(seq, dtype=np.int32), "label": index.get(label, -1), "index": i})
         return items
 
     def collate(self, items: list[dict]) -> dict[str, torch.Tensor]:
