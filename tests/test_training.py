@@ -226,6 +226,13 @@ def test_ema_keeps_the_averaged_weights_and_resumes_exactly(tmp_path):
         torch.testing.assert_close(_weights(tmp_path / "c")[k], v)
 
 
+def test_ema_decay_warms_up():
+    from seqlab.training import ema_decay
+
+    assert ema_decay(0.999, 0) == 0.1  # the first average is mostly the current weights
+    assert ema_decay(0.999, 100) < ema_decay(0.999, 1000) == 0.999
+
+
 def test_bad_ema_or_lr_decay_fails_before_reading_data(tmp_path, capsys):
     for flag, value in (("--ema", "1.5"), ("--lr-decay", "0")):
         code = main(["train", "--data", str(tmp_path / "missing.csv"), "--family", "gru",

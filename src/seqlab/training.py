@@ -204,14 +204,24 @@ def fit(
     )
 
 
+def ema_decay(decay: float, updates: int) -> float:
+    """The decay used at the n-th update: min(decay, (1 + n) / (10 + n)), as TensorFlow's
+    ExponentialMovingAverage does with num_updates, so the first (random-ish) weights are
+    forgotten quickly instead of keeping decay**steps of the final average."""
+    return min(decay, (1 + updates) / (10 + updates))
+
+
 def ema_callback(decay: float) -> Callback:
     """Lightning's WeightAveraging with an exponential moving average: validation, the
     checkpoints (hence the best model and the bundle) see the averaged weights, and a resumed
-    run restores the average too."""
+    run restores the average (and its update count) too."""
     from lightning.pytorch.callbacks import WeightAveraging
-    from torch.optim.swa_utils import get_ema_avg_fn
 
-    return WeightAveraging(avg_fn=get_ema_avg_fn(decay))
+    def average(averaged: torch.Tensor, current: torch.Tensor, updates: torch.Tensor) -> torch.Tensor:
+        d = ema_decay(decay, int(updates))
+        return d * averaged + (1 - d) * current
+
+    return WeightAveraging(avg_fn=average)
 
 
 def _resume_path(resume: str | None, ckpt_dir: Path) -> str | None:
