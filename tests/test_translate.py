@@ -13,8 +13,9 @@ from helpers import run_cli, train_steps
 from seqlab.cli import main
 from seqlab.config import build_config
 from seqlab.data.parallel import read_parallel, read_parallel_tsv
+from seqlab.data.batching import pad_sequences
 from seqlab.data.tokenize import BOS_ID, EOS_ID, TextTokenizer
-from seqlab.decode import beam_search, sample_batch
+from seqlab.decode import beam_search, beam_search_batch, sample_batch
 from seqlab.errors import SeqlabError
 from seqlab.tasks import make_task
 from seqlab.tasks.translate import select_state
@@ -137,6 +138,26 @@ def test_beam_width_1_is_greedy_decoding():
         limit = task.max_output(len(source))
         hyps = beam_search(step, (None, memory), BOS_ID, EOS_ID, 1, limit, select=select_state)
         assert hyps[0].tokens == expected
+
+
+@pytest.mark.parametrize("beam", [1, 3])
+def test_batched_beam_search_equals_one_sentence_at_a_time(beam):
+    """All sentences' hypotheses run as one batch; each sentence's search stays its own."""
+    torch.manual_seed(0)
+    task = _task("general")
+    model = task.build_model().eval()
+    sources = [task.source_tokenizer.encode(ex["source"]) for ex in PAIRS[:6]]
+    step = task._step_fn(model)
+    src, lengths = pad_sequences(sources)
+    limits = [task.max_output(len(s)) for s in sources]
+    together = beam_search_batch(step, (None, model.encode(src, lengths)), BOS_ID, EOS_ID, beam, limits,
+                                 select=select_state)
+    for source, limit, hyps in zip(sources, limits, together):
+        memory = model.encode(torch.tensor([source]), torch.tensor([len(source)]))
+        alone = beam_search(step, (None, memory), BOS_ID, EOS_ID, beam, limit, select=select_state)
+        assert [h.tokens for h in hyps] == [h.tokens for h in alone]
+        assert [h.score for h in hyps] == pytest.approx([h.score for h in alone], abs=1e-4)
+    assert task.translate_ids(model, sources, beam=beam, batch_size=4) == [hyps[0].tokens for hyps in together]
 
 
 def test_beam_search_escapes_the_greedy_trap():

@@ -175,43 +175,72 @@ def beam_search(
     select: Callable[[Any, torch.Tensor], Any],
     length_penalty: float = 1.0,
 ) -> list[Hypothesis]:
-    """Keep the `beam` best partial outputs by summed log-probability. `step_fn` gets the
-    last token of each live hypothesis (k, 1) and their state; `select(state, index)` picks
-    rows of a state (index: (k,) long). At each step the best `live` continuations of all
-    live hypotheses are taken; those ending in `stop_id` are finished and the beam shrinks
-    by one for each, so width 1 is exactly greedy decoding. Returns the finished (or, at
-    `max_length`, unfinished) hypotheses, best first by `length_normalized` score."""
+    """Beam search for one input: `beam_search_batch` with a batch of one."""
+    return beam_search_batch(step_fn, start_state, start_id, stop_id, beam, [max_length],
+                             select=select, length_penalty=length_penalty)[0]
+
+
+def beam_search_batch(
+    step_fn: StepFn,
+    start_state: Any,
+    start_id: int,
+    stop_id: int,
+    beam: int,
+    max_lengths: Sequence[int],
+    *,
+    select: Callable[[Any, torch.Tensor], Any],
+    length_penalty: float = 1.0,
+) -> list[list[Hypothesis]]:
+    """Keep the `beam` best partial outputs of each input by summed log-probability.
+
+    `start_state` holds one row per input (len(max_lengths) rows). `step_fn` gets the last
+    token of every live hypothesis of every input (k, 1) and their state; `select(state,
+    index)` picks rows of a state (index: (k,) long). The live hypotheses of all inputs run
+    as one batch, grouped by input; each input's search is independent of the others: at each
+    step its best `live` continuations are taken, those ending in `stop_id` are finished and
+    its beam shrinks by one for each, so width 1 is exactly greedy decoding. Returns, per
+    input, the finished (or, at its max length, unfinished) hypotheses, best first by
+    `length_normalized` score."""
     if beam < 1:
         raise SeqlabError(f"--beam must be at least 1 (got {beam}); 1 is greedy decoding")
-    if max_length < 1:
-        raise SeqlabError(f"the maximum length must be at least 1 (got {max_length})")
-    live_tokens: list[list[int]] = [[]]
-    live_scores = torch.zeros(1)
-    logits, state = step_fn(torch.tensor([[start_id]]), start_state)
-    finished: list[Hypothesis] = []
-    for step in range(max_length):
-        logp = torch.log_softmax(logits.float(), dim=-1).cpu()  # (k, V)
-        total = (live_scores[:, None] + logp).flatten()  # (k * V)
-        width = beam - len(finished)
-        best = total.topk(min(width, total.numel()))
-        rows = torch.div(best.indices, logp.size(1), rounding_mode="floor")
-        tokens = best.indices % logp.size(1)
-        keep_rows, keep_tokens, keep_scores = [], [], []
-        for value, row, token in zip(best.values.tolist(), rows.tolist(), tokens.tolist()):
-            seq = live_tokens[row]
-            if token == stop_id:
-                finished.append(Hypothesis(seq, value, length_normalized(value, len(seq) + 1, length_penalty)))
-            else:
-                keep_rows.append(row)
-                keep_tokens.append(token)
-                keep_scores.append(value)
-        if not keep_rows or step + 1 == max_length:
-            for row, token, value in zip(keep_rows, keep_tokens, keep_scores):  # cut at max_length
-                seq = live_tokens[row] + [token]
-                finished.append(Hypothesis(seq, value, length_normalized(value, len(seq), length_penalty)))
+    if min(max_lengths, default=1) < 1:
+        raise SeqlabError(f"the maximum length must be at least 1 (got {min(max_lengths)})")
+    n = len(max_lengths)
+    live_tokens: list[list[list[int]]] = [[[]] for _ in range(n)]  # per input, per live row
+    live_scores = [torch.zeros(1) for _ in range(n)]
+    finished: list[list[Hypothesis]] = [[] for _ in range(n)]
+    logits, state = step_fn(torch.full((n, 1), start_id, dtype=torch.long), start_state)
+    for step in range(max(max_lengths, default=0)):
+        logp = torch.log_softmax(logits.float(), dim=-1).cpu()  # (k, V), rows grouped by input
+        vocab = logp.size(1)
+        next_rows: list[int] = []
+        next_tokens: list[int] = []
+        offset = 0
+        for i in range(n):
+            k = len(live_tokens[i])
+            if not k:
+                continue
+            total = (live_scores[i][:, None] + logp[offset : offset + k]).flatten()  # (k * V)
+            best = total.topk(min(beam - len(finished[i]), total.numel()))
+            rows = torch.div(best.indices, vocab, rounding_mode="floor").tolist()
+            keep: list[tuple[int, int, float]] = []
+            for value, row, token in zip(best.values.tolist(), rows, (best.indices % vocab).tolist()):
+                seq = live_tokens[i][row]
+                if token == stop_id:
+                    finished[i].append(Hypothesis(seq, value, length_normalized(value, len(seq) + 1, length_penalty)))
+                else:
+                    keep.append((row, token, value))
+            if not keep or step + 1 == max_lengths[i]:
+                for row, token, value in keep:  # cut at the maximum length
+                    seq = live_tokens[i][row] + [token]
+                    finished[i].append(Hypothesis(seq, value, length_normalized(value, len(seq), length_penalty)))
+                keep = []
+            live_tokens[i] = [live_tokens[i][row] + [token] for row, token, _ in keep]
+            live_scores[i] = torch.tensor([value for _, _, value in keep])
+            next_rows += [offset + row for row, _, _ in keep]
+            next_tokens += [token for _, token, _ in keep]
+            offset += k
+        if not next_rows:
             break
-        index = torch.tensor(keep_rows)
-        live_tokens = [live_tokens[r] + [t] for r, t in zip(keep_rows, keep_tokens)]
-        live_scores = torch.tensor(keep_scores)
-        logits, state = step_fn(torch.tensor(keep_tokens).view(-1, 1), select(state, index))
-    return sorted(finished, key=lambda h: h.score, reverse=True)
+        logits, state = step_fn(torch.tensor(next_tokens).view(-1, 1), select(state, torch.tensor(next_rows)))
+    return [sorted(f, key=lambda h: h.score, reverse=True) for f in finished]

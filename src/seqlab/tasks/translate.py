@@ -236,8 +236,10 @@ class TranslateTask(Task):
         step = self._step_fn(model)
         out: list[list[int]] = [[] for _ in sources]
         order = sorted(range(len(sources)), key=lambda i: len(sources[i]))
-        for start in range(0, len(order), batch_size if beam == 1 else 1):
-            rows = order[start:start + (batch_size if beam == 1 else 1)]
+        # a beam search batch holds up to `beam` rows per sentence
+        per_batch = batch_size if beam == 1 else max(1, batch_size // beam)
+        for start in range(0, len(order), per_batch):
+            rows = order[start:start + per_batch]
             src, lengths = pad_sequences([sources[i] for i in rows])
             memory = model.encode(src.to(device), lengths.to(device))
             limits = [self.max_output(len(sources[i])) for i in rows]
@@ -245,9 +247,9 @@ class TranslateTask(Task):
                 bos = torch.full((len(rows), 1), BOS_ID, dtype=torch.long)
                 decoded = decode.sample_batch(step, (None, memory), bos, limits, stop_id=EOS_ID, sample=False)
             else:
-                hyps = decode.beam_search(step, (None, memory), BOS_ID, EOS_ID, beam, limits[0],
-                                          select=select_state, length_penalty=length_penalty)
-                decoded = [hyps[0].tokens]
+                found = decode.beam_search_batch(step, (None, memory), BOS_ID, EOS_ID, beam, limits,
+                                                 select=select_state, length_penalty=length_penalty)
+                decoded = [hyps[0].tokens for hyps in found]
             for i, ids in zip(rows, decoded):
                 out[i] = ids
         return out
