@@ -12,8 +12,8 @@ import torch
 from helpers import run_cli, train_steps
 from seqlab.cli import main
 from seqlab.config import build_config
-from seqlab.data.parallel import read_parallel, read_parallel_tsv
 from seqlab.data.batching import pad_sequences
+from seqlab.data.parallel import read_parallel, read_parallel_tsv
 from seqlab.data.tokenize import BOS_ID, EOS_ID, TextTokenizer
 from seqlab.decode import beam_search, beam_search_batch, sample_batch
 from seqlab.errors import SeqlabError
