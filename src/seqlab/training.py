@@ -204,11 +204,13 @@ def fit(
     )
 
 
-def ema_decay(decay: float, updates: int) -> float:
+def ema_decay(decay: float, updates: torch.Tensor | int) -> torch.Tensor:
     """The decay used at the n-th update: min(decay, (1 + n) / (10 + n)), as TensorFlow's
     ExponentialMovingAverage does with num_updates, so the first (random-ish) weights are
-    forgotten quickly instead of keeping decay**steps of the final average."""
-    return min(decay, (1 + updates) / (10 + updates))
+    forgotten quickly instead of keeping decay**steps of the final average. Tensor math, so
+    the count stays on the device (no GPU sync per parameter)."""
+    n = torch.as_tensor(updates, dtype=torch.float32)
+    return ((1 + n) / (10 + n)).clamp(max=decay)
 
 
 def ema_callback(decay: float) -> Callback:
@@ -218,7 +220,7 @@ def ema_callback(decay: float) -> Callback:
     from lightning.pytorch.callbacks import WeightAveraging
 
     def average(averaged: torch.Tensor, current: torch.Tensor, updates: torch.Tensor) -> torch.Tensor:
-        d = ema_decay(decay, int(updates))
+        d = ema_decay(decay, updates).to(averaged.dtype)
         return d * averaged + (1 - d) * current
 
     return WeightAveraging(avg_fn=average)
