@@ -130,22 +130,47 @@ class Bundle:
     def evaluate(self, examples: list[dict], out_dir: Path | None = None) -> dict[str, Any]:
         return self.task.evaluate(self.model, examples, out_dir)
 
+    def supports(self, verb: str) -> bool:
+        """Whether this model's task declares `verb` (see tasks.base.Task.verbs)."""
+        return verb in self.task.verbs
+
+    def require(self, verb: str, how: str) -> None:
+        """A one-line error when the task does not declare `verb`; `how` says what would."""
+        if not self.supports(verb):
+            raise SeqlabError(f"a {self.cfg.task} model cannot {verb}: {how}")
+
+    def describe(self) -> dict[str, Any]:
+        """What a client needs to know about this model (the server's /v1/models entry):
+        task, family, labels or conditions, verbs, headline metrics and versions."""
+        metrics = self.metrics
+        split = "test" if "test" in metrics else "validation"
+        figures = metrics.get(split, {})
+        return {
+            "task": self.cfg.task,
+            "family": self.family,
+            "labels": self.labels,
+            "conditions": list(getattr(self.task, "conditions", [])),
+            "verbs": sorted(self.task.verbs),
+            "metrics": {k: figures[k] for k in self.task.headline_metrics if isinstance(figures.get(k), int | float)},
+            "metrics_split": split if figures else None,
+            "n_parameters": self.meta.get("n_parameters"),
+            "seqlab_version": self.meta.get("seqlab_version"),
+        }
+
     def generate_stream(self, prime: str = "", length: int = 200, temperature: float = 1.0,
                         top_k: int | None = None, seed: int | None = None, warn=None):
         """Yield the continuation of `prime` piece by piece as it is sampled (lm)."""
-        if self.cfg.task == "generate":
+        if self.supports("sample"):
             raise SeqlabError("a conditional generator writes whole texts for a condition: use "
                               "sample(condition, n) (seqlab generate DIR --condition C -n N)")
-        if not hasattr(self.task, "generate"):
-            raise SeqlabError(f"a {self.cfg.task} model does not generate text; train one with --task lm")
+        self.require("generate", "train a language model with --task lm")
         return self.task.generate(self.model, prime, length, temperature, top_k, seed, warn=warn)
 
     def sample(self, condition: str | None, n: int = 10, temperature: float = 1.0, top_k: int | None = None,
                seed: int | None = None, prime: str = "", max_length: int | None = None,
                guidance: float | None = None) -> list[str]:
         """`n` texts written for `condition` (generate task), each starting with `prime`."""
-        if self.cfg.task != "generate":
-            raise SeqlabError(f"a {self.cfg.task} model has no conditions; train one with --task generate")
+        self.require("sample", "it has no conditions; train one with --task generate")
         if not condition:
             raise SeqlabError(f"give a condition (--condition); known conditions: {', '.join(self.task.conditions)}")
         return self.task.sample(self.model, condition, n, temperature, top_k, seed, prime, max_length, guidance)
@@ -154,8 +179,7 @@ class Bundle:
         """Translations of `texts` (translate task): beam search of width `beam` (default:
         the model's setting; 1 is greedy). Sources longer than the model's limit are cut,
         with a `warn` (default: a Python warning)."""
-        if self.cfg.task != "translate":
-            raise SeqlabError(f"a {self.cfg.task} model does not translate; train one with --task translate")
+        self.require("translate", "train one with --task translate")
         if warn is None:
             import warnings
 
@@ -164,8 +188,7 @@ class Bundle:
 
     def attention_heatmap(self, text: str, path: str | Path, beam: int | None = None) -> Path:
         """Write a PNG of the attention weights while translating `text`."""
-        if self.cfg.task != "translate":
-            raise SeqlabError(f"a {self.cfg.task} model has no attention to plot")
+        self.require("translate", "it has no attention to plot")
         return self.task.attention_heatmap(self.model, text, Path(path), beam)
 
     def generate(self, prime: str = "", length: int = 200, temperature: float = 1.0,

@@ -237,7 +237,7 @@ def cmd_train(args) -> None:
         return
     metrics = bundle.metrics
     split = "test" if "test" in metrics else "validation"
-    summary = {k: metrics[split].get(k) for k in bundle.task.summary_metrics
+    summary = {k: metrics[split].get(k) for k in bundle.task.headline_metrics
                if isinstance(metrics[split].get(k), float)}
     text = f"wrote {args.out}  ({split}: " + ", ".join(f"{k} {v:.4f}" for k, v in summary.items()) + ")"
     _print(args, {"bundle": args.out, "split": split, "metrics": metrics[split]}, text)

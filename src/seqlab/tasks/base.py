@@ -43,7 +43,17 @@ class Task:
 
     name = "task"
     monitor = ("val_loss", "min")  # metric for checkpointing / early stopping
-    summary_metrics: tuple[str, ...] = ("accuracy", "macro_f1")  # what `seqlab train` prints
+    # what `seqlab train` prints and `/v1/models` reports (the field's standard units)
+    headline_metrics: tuple[str, ...] = ("accuracy", "macro_f1")
+    # Inference verbs this task supports; Bundle, the CLI, compare and the server dispatch on
+    # these, never on the task's name:
+    #   predict    one JSON output per input text (every task)
+    #   generate   continue a prime, streamed piece by piece (lm)
+    #   sample     n texts written for a condition (generate)
+    #   translate  source sentences -> target sentences (translate)
+    #   probe      minimal-pair order probe and class probabilities (classify)
+    #   inspect    per-step states/outputs of one text (lm; classify and tag with the page)
+    verbs: frozenset[str] = frozenset({"predict"})
 
     def __init__(self, cfg: RunConfig):
         self.cfg = cfg

@@ -70,6 +70,7 @@ def read_classification_source(cfg: RunConfig) -> dict[str, list[dict]]:
 
 class ClassifyTask(Task):
     name = "classify"
+    verbs = frozenset({"predict", "probe", "inspect"})
     monitor = ("val_accuracy", "max")
 
     def __init__(self, cfg: RunConfig):

@@ -57,8 +57,9 @@ class ConditionalDecoder(nn.Module):
 
 class GenerateTask(Task):
     name = "generate"
+    verbs = frozenset({"predict", "sample"})
     monitor = ("val_loss", "min")
-    summary_metrics = ("nats_per_char", "perplexity")
+    headline_metrics = ("nats_per_char", "perplexity")
 
     def __init__(self, cfg: RunConfig):
         super().__init__(cfg)

@@ -107,6 +107,7 @@ class LanguageModel(nn.Module):
 
 class LMTask(Task):
     name = "lm"
+    verbs = frozenset({"predict", "generate", "inspect"})
     monitor = ("val_loss", "min")
 
     def __init__(self, cfg: RunConfig):
@@ -120,7 +121,7 @@ class LMTask(Task):
         return self.cfg.data.tokenizer == "char"
 
     @property
-    def summary_metrics(self) -> tuple[str, ...]:  # what `seqlab train` prints
+    def headline_metrics(self) -> tuple[str, ...]:  # what `seqlab train` prints
         if self.char_level:
             return ("nats_per_char", "bits_per_char", "perplexity")
         return ("nats_per_token", "perplexity")

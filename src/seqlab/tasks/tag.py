@@ -137,6 +137,7 @@ def is_bio(labels: list[str]) -> bool:
 # -- the task --------------------------------------------------------------------------------
 class TagTask(Task):
     name = "tag"
+    verbs = frozenset({"predict", "inspect"})
     monitor = ("val_accuracy", "max")
 
     def __init__(self, cfg: RunConfig):
@@ -149,7 +150,7 @@ class TagTask(Task):
         self.unk_prob: torch.Tensor | None = None  # word dropout, training only
 
     @property
-    def summary_metrics(self) -> tuple[str, ...]:
+    def headline_metrics(self) -> tuple[str, ...]:
         head = (f"{self.tag_set}_accuracy",) if self.tag_set else ("accuracy",)
         return (*head, "unseen_accuracy", "macro_f1", *(("chunk_f1",) if is_bio(self.labels) else ()))
 

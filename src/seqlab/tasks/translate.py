@@ -101,8 +101,9 @@ def select_state(state: tuple[Any, Memory], index: torch.Tensor) -> tuple[Any, M
 
 class TranslateTask(Task):
     name = "translate"
+    verbs = frozenset({"predict", "translate"})
     monitor = ("val_loss", "min")
-    summary_metrics = ("bleu", "chrf", "perplexity")
+    headline_metrics = ("bleu", "chrf", "perplexity")
 
     def __init__(self, cfg: RunConfig):
         super().__init__(cfg)
