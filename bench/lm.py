@@ -55,12 +55,12 @@ def read_curve(csv_path: Path) -> tuple[list[tuple[float, float]], list[tuple[fl
 
 
 def plot_loss_vs_time(csv_path: Path, png: Path, title: str) -> None:
-    from seqlab.report import _pyplot, _save
+    from seqlab.report import pyplot, save_figure
 
     train, val = read_curve(csv_path)
     if not train:
         return
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 4.5))
     ax.plot(*zip(*train), lw=0.6, alpha=0.6, label="train (per 10 steps)")
     if val:
@@ -73,7 +73,7 @@ def plot_loss_vs_time(csv_path: Path, png: Path, title: str) -> None:
     ax.set_ylim(1.0, 3.5)
     ax.legend()
     ax.grid(alpha=0.3)
-    _save(fig, png)
+    save_figure(fig, png)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -13,14 +13,13 @@ import pytest
 
 from seqlab.data.formats import (
     guess_format,
-    open_text_lines,
     read_classification,
     read_fasttext,
     read_folder_per_class,
     read_table,
-    read_text,
 )
 from seqlab.errors import SeqlabError
+from seqlab.files import open_text_lines, read_text
 
 
 def write(path: Path, data: str | bytes) -> Path:

@@ -15,7 +15,7 @@ from seqlab.config import build_config
 from seqlab.data.batching import pad_sequences
 from seqlab.data.parallel import read_parallel, read_parallel_tsv
 from seqlab.data.tokenize import BOS_ID, EOS_ID, TextTokenizer
-from seqlab.decode import beam_search, beam_search_batch, sample_batch
+from seqlab.decode import beam_search_batch, sample_batch
 from seqlab.errors import SeqlabError
 from seqlab.tasks import make_task
 from seqlab.tasks.translate import select_state
@@ -138,6 +138,11 @@ def test_beam_width_1_is_greedy_decoding():
         limit = task.max_output(len(source))
         hyps = beam_search(step, (None, memory), BOS_ID, EOS_ID, 1, limit, select=select_state)
         assert hyps[0].tokens == expected
+
+
+def beam_search(step, state, start, stop, beam, limit, *, select):
+    """One input's search: a batch of one."""
+    return beam_search_batch(step, state, start, stop, beam, [limit], select=select)[0]
 
 
 @pytest.mark.parametrize("beam", [1, 3])

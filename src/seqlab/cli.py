@@ -269,7 +269,7 @@ def cmd_test(args) -> None:
 
 def _read_inputs(args) -> list[str]:
     if args.file:
-        from seqlab.data.formats import open_text_lines
+        from seqlab.files import open_text_lines
 
         if args.file == "-":
             return [line.rstrip("\n") for line in sys.stdin if line.strip()]
@@ -356,7 +356,7 @@ def cmd_inspect(args) -> None:
 
     passage = args.passage
     if os.path.isfile(passage):
-        from seqlab.data.formats import read_text
+        from seqlab.files import read_text
 
         passage = read_text(passage, args.encoding)
     result = visualize(seqlab.load(args.model), passage, args.out, args.unit)

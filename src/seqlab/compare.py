@@ -9,10 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from seqlab.bundle import atomic_write_json, atomic_write_text
 from seqlab.config import build_config
 from seqlab.errors import SeqlabError
 from seqlab.families import ALL_NAMES
+from seqlab.files import atomic_write_json, atomic_write_text
 
 # variant name -> (family, settings it adds)
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {

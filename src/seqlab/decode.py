@@ -4,11 +4,11 @@ batches), translate decodes greedily or with beam search.
 
 Models stay out of this module. A decoder drives a *step function*
 
-    step_fn(new_ids (1, t) long, state) -> (logits (1, V) for the token after new_ids, state)
+    step_fn(new_ids (B, t) long, state) -> (logits (B, V) for the token after new_ids, state)
 
 which a recurrent model implements by carrying its hidden state, and a stateless causal
-model (cnn, bow) by keeping the last window of ids as its "state" and re-running on it
-(`windowed` below). Sampling draws from a CPU torch.Generator seeded once, so a seed gives
+model (cnn, bow) by carrying the last ids of its receptive field as its "state"
+(tasks/lm.py's LanguageModel). Sampling draws from a CPU torch.Generator seeded once, so a seed gives
 the same tokens whatever device the model runs on.
 """
 
@@ -97,18 +97,6 @@ def generate(
             logits, state = step_fn(token.view(1, 1), state)
 
 
-def windowed(forward: Callable[[torch.Tensor], torch.Tensor], window: int) -> StepFn:
-    """A step function for a stateless causal model `forward(ids (1, t)) -> logits (1, t, V)`
-    that sees at most `window` tokens: the state is the last `window` ids, re-run each step."""
-
-    def step(new_ids: torch.Tensor, state: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-        ids = new_ids if state is None else torch.cat([state, new_ids.to(state.device)], dim=1)
-        ids = ids[:, -window:]  # (1, <= window)
-        return forward(ids)[:, -1], ids
-
-    return step
-
-
 @torch.no_grad()
 def sample_batch(
     step_fn: StepFn,
@@ -164,22 +152,6 @@ def length_normalized(log_prob: float, length: int, alpha: float) -> float:
 
 
 @torch.no_grad()
-def beam_search(
-    step_fn: StepFn,
-    start_state: Any,
-    start_id: int,
-    stop_id: int,
-    beam: int,
-    max_length: int,
-    *,
-    select: Callable[[Any, torch.Tensor], Any],
-    length_penalty: float = 1.0,
-) -> list[Hypothesis]:
-    """Beam search for one input: `beam_search_batch` with a batch of one."""
-    return beam_search_batch(step_fn, start_state, start_id, stop_id, beam, [max_length],
-                             select=select, length_penalty=length_penalty)[0]
-
-
 def beam_search_batch(
     step_fn: StepFn,
     start_state: Any,

@@ -6,15 +6,16 @@ matplotlib runs headless (Agg) and is imported lazily; plots are written atomica
 from __future__ import annotations
 
 import csv
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from seqlab.files import atomic_path
 
-def _pyplot():
+
+def pyplot():
+    """matplotlib's pyplot on the headless Agg backend, imported on first use."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -23,24 +24,18 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path: Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
-    os.close(fd)
+def save_figure(fig, path: Path) -> None:
+    """Write a figure as PNG atomically and free it."""
     try:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight")
-        from seqlab.bundle import publish
-
-        publish(tmp, path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
     finally:
-        Path(tmp).unlink(missing_ok=True)
-        _pyplot().close(fig)
+        pyplot().close(fig)
 
 
 def plot_confusion(matrix: np.ndarray, labels: list[str], path: Path) -> None:
     """Row-normalized confusion matrix with counts, true labels on rows."""
-    plt = _pyplot()
+    plt = pyplot()
     matrix = np.asarray(matrix)
     rates = matrix / np.clip(matrix.sum(axis=1, keepdims=True), 1, None)
     size = max(4.0, 0.45 * len(labels) + 2)
@@ -56,7 +51,7 @@ def plot_confusion(matrix: np.ndarray, labels: list[str], path: Path) -> None:
                 ax.text(j, i, int(matrix[i, j]), ha="center", va="center", fontsize=7,
                         color="white" if rates[i, j] > 0.5 else "black")
     ax.set_title("confusion matrix (test)")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def read_metrics_csv(path: Path) -> list[dict[str, float]]:
@@ -83,7 +78,7 @@ def plot_training_curves(csv_path: Path, path: Path) -> None:
     rows = read_metrics_csv(csv_path)
     if not rows:
         return
-    plt = _pyplot()
+    plt = pyplot()
     fig, (ax_loss, ax_val) = plt.subplots(1, 2, figsize=(10, 4))
     steps, train = _series(rows, "train_loss", "step")
     if train:
@@ -104,12 +99,12 @@ def plot_training_curves(csv_path: Path, path: Path) -> None:
     ax_val.set_title("validation")
     if ax_val.lines:
         ax_val.legend()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_comparison(rows: list[dict[str, Any]], path: Path, metric: str = "accuracy") -> None:
     """Bar chart of one metric per model, and accuracy against training time."""
-    plt = _pyplot()
+    plt = pyplot()
     names = [r["name"] for r in rows]
     values = [r.get(metric) or 0.0 for r in rows]
     fig, (ax_bar, ax_time) = plt.subplots(1, 2, figsize=(11, 4))
@@ -123,7 +118,7 @@ def plot_comparison(rows: list[dict[str, Any]], path: Path, metric: str = "accur
     ax_time.set_xlabel("training time (s)")
     ax_time.set_ylabel(f"test {metric}")
     ax_time.legend(fontsize=8)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def format_table(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> str:
@@ -145,7 +140,7 @@ def format_table(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> 
 
 def plot_attention(source: list[str], target: list[str], weights: np.ndarray, path: Path) -> None:
     """Attention heatmap: one row per output token, one column per source token."""
-    plt = _pyplot()
+    plt = pyplot()
     weights = np.asarray(weights)[: len(target), : len(source)]
     fig, ax = plt.subplots(figsize=(max(4.0, 0.45 * len(source) + 1.5), max(3.0, 0.4 * len(target) + 1.2)))
     ax.imshow(weights, cmap="Greys", vmin=0.0, vmax=1.0, aspect="auto")
@@ -154,4 +149,4 @@ def plot_attention(source: list[str], target: list[str], weights: np.ndarray, pa
     ax.set_xlabel("source")
     ax.set_ylabel("translation")
     ax.set_title("attention weights")
-    _save(fig, path)
+    save_figure(fig, path)

@@ -100,9 +100,9 @@ Hover for values.</p>
 
 
 def render_png(tokens: list[str], values: np.ndarray, guesses: list, unit: int, title: str, path: Path) -> None:
-    from seqlab.report import _pyplot, _save
+    from seqlab.report import pyplot, save_figure
 
-    plt = _pyplot()
+    plt = pyplot()
     n = len(tokens)
     lines = max(1, -(-n // PNG_COLUMNS))
     block = TOP + 1.6  # rows per text line: the character, its guesses, a gap
@@ -119,7 +119,7 @@ def render_png(tokens: list[str], values: np.ndarray, guesses: list, unit: int, 
     ax.set_ylim(lines * block, 0)
     ax.axis("off")
     ax.set_title(f"{title} (red +, blue -); top-{TOP} next-character guesses below", fontsize=9)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def visualize(bundle, text: str, out: str | Path, unit: int | None = None) -> dict[str, Any]:
@@ -139,7 +139,7 @@ def visualize(bundle, text: str, out: str | Path, unit: int | None = None) -> di
     if png:
         render_png(result["tokens"], values, result["guesses"], unit, title, out)
     else:
-        from seqlab.bundle import atomic_write_text
+        from seqlab.files import atomic_write_text
 
         atomic_write_text(out, render_html(result["tokens"], values, result["guesses"], unit, title))
     return {"out": str(out), "unit": unit, "units": int(states.shape[1]), "tokens": len(result["tokens"]),

@@ -16,8 +16,8 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from seqlab.data.formats import open_text_lines
 from seqlab.errors import SeqlabError
+from seqlab.files import open_text_lines
 
 Sentence = dict  # {"tokens": list[str], "tags": list[str], "id": str}
 # CoNLL-U column index (0-based) of each tag set a user can choose.

@@ -27,9 +27,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from seqlab.data.formats import Example, open_text_lines, read_folder_per_class
+from seqlab.data.formats import Example, read_folder_per_class
 from seqlab.data.splits import stratified_split
 from seqlab.errors import SeqlabError
+from seqlab.files import open_text_lines
 
 log = logging.getLogger(__name__)
 NAMES_SPLIT_SEED = 0  # fixed, independent of any training seed: every task shares one split
@@ -59,6 +60,9 @@ class DatasetSpec:
     loader: Callable[[Path], dict[str, list[Example]]] | None = None
     # Task shapes the loader's examples are made for (checked before anything is read).
     tasks: tuple[str, ...] = ()
+    # Label columns the loader can read (its `label_column` keyword), the default first;
+    # empty = one label only. `load_dataset(..., label_column=...)` checks against these.
+    label_columns: tuple[str, ...] = ()
 
 
 # --- loaders --------------------------------------------------------------------------
@@ -133,7 +137,7 @@ def _load_tinyshakespeare(path: Path) -> dict[str, str]:
     """{"train": first 90% of the characters, "validation": the last 10%} (nanoGPT's split).
 
     Splits are plain text, not examples: the lm task streams them as one corpus each."""
-    from seqlab.data.formats import read_text
+    from seqlab.files import read_text
 
     text = read_text(path / "input.txt" if path.is_dir() else path)
     cut = int(len(text) * 0.9)
@@ -152,6 +156,85 @@ def _load_multi30k(path: Path) -> dict[str, list[dict[str, str]]]:
     }
 
 
+# The sentence-classification suite of Kim (2014): one sentence per line, a file per label
+# (CR, MPQA, SUBJ) or `COARSE:fine question` lines (TREC), as FreedomIntelligence/qnn ships them.
+_SENTENCE_FILES: dict[str, dict[str, str]] = {
+    "cr": {"custrev.pos": "pos", "custrev.neg": "neg"},
+    "mpqa": {"mpqa.pos": "pos", "mpqa.neg": "neg"},
+    "subj": {"subj.subjective": "subjective", "subj.objective": "objective"},
+}
+TREC_LABEL_COLUMNS = ("coarse", "fine")  # "label" (the classify default) means coarse
+
+
+def _sentence_file(folder: Path, filename: str) -> Path:
+    """folder/filename, or its gzip copy; an error naming both when neither exists."""
+    for candidate in (folder / filename, folder / f"{filename}.gz"):
+        if candidate.is_file():
+            return candidate
+    raise SeqlabError(f"{folder}: no {filename} (or {filename}.gz); expected the publisher's files there")
+
+
+def _read_sentences(path: Path, encoding: str = "utf-8") -> list[str]:
+    """Non-empty lines, surrounding white space removed."""
+    return [line.strip() for _, line in open_text_lines(path, encoding) if line.strip()]
+
+
+def _sentence_loader(name: str) -> Callable[[Path], dict[str, list[Example]]]:
+    files = _SENTENCE_FILES[name]
+
+    def load(path: Path) -> dict[str, list[Example]]:
+        """{"train": every sentence} (no official split: the caller carves validation, or
+        cross-validates); labels in the order of the files, sentences in file order."""
+        folder = path if path.is_dir() else path.parent
+        examples = [
+            {"text": text, "label": label}
+            for filename, label in files.items()
+            for text in _read_sentences(_sentence_file(folder, filename))
+        ]
+        if not examples:
+            raise SeqlabError(f"{folder}: the {name} files are empty")
+        return {"train": examples}
+
+    load.__name__ = f"_load_{name}"
+    return load
+
+
+def _read_trec(path: Path, fine: bool) -> list[Example]:
+    """`COARSE:fine question` lines (latin-1) -> {"text", "label"}; the fine label keeps its
+    coarse prefix ("NUM:dist"), as fine names repeat across coarse types ("other")."""
+    examples = []
+    for number, line in open_text_lines(path, "latin-1"):
+        if not line.strip():
+            continue
+        label, _, text = line.strip().partition(" ")
+        coarse, colon, detail = label.partition(":")
+        if not colon or not coarse or not detail or not text.strip():
+            raise SeqlabError(
+                f"{path}:{number}: expected 'COARSE:fine question', got {line.strip()[:60]!r}"
+            )
+        examples.append({"text": text.strip(), "label": label if fine else coarse})
+    if not examples:
+        raise SeqlabError(f"{path}: no questions in the file")
+    return examples
+
+
+def _load_trec(path: Path, label_column: str = "coarse") -> dict[str, list[Example]]:
+    """{"train": 5,452, "test": 500} questions (TREC_10 is the official test set); the
+    caller carves validation. label_column: "coarse" (6 types; "label" means the same) or
+    "fine" (50 types, written "NUM:dist")."""
+    if label_column not in ("label", *TREC_LABEL_COLUMNS):
+        raise SeqlabError(
+            f"trec has the label columns coarse (the default, 6 types) and fine (50 types), "
+            f"not {label_column!r}"
+        )
+    folder = path if path.is_dir() else path.parent
+    fine = label_column == "fine"
+    return {
+        "train": _read_trec(_sentence_file(folder, "train_5500.label"), fine),
+        "test": _read_trec(_sentence_file(folder, "TREC_10.label"), fine),
+    }
+
+
 def as_generate(dataset: dict[str, list[Example]]) -> dict[str, list[dict[str, str]]]:
     """Classify-shaped {"text", "label"} -> generate-shaped {"condition": label, "text"}."""
     return {
@@ -164,6 +247,8 @@ def as_generate(dataset: dict[str, list[Example]]) -> dict[str, list[dict[str, s
 
 _MULTI30K = "https://raw.githubusercontent.com/multi30k/dataset/master/data/task1/raw/"
 _UD_EWT = "https://raw.githubusercontent.com/UniversalDependencies/UD_English-EWT/master/"
+_QNN = "https://raw.githubusercontent.com/FreedomIntelligence/qnn/master/data/"
+_SUITE_SOURCE = "(Kim 2014's preprocessing, via FreedomIntelligence/qnn)"
 
 DATASETS: dict[str, DatasetSpec] = {
     "imdb": DatasetSpec(
@@ -228,6 +313,42 @@ DATASETS: dict[str, DatasetSpec] = {
         local_names=("ud_english_ewt", "ud-ewt", "UD_English-EWT"),
         loader=_load_ud_ewt,
         tasks=("tag",),
+    ),
+    # The sentence-classification suite (Kim 2014). No published checksums: unverified downloads.
+    "cr": DatasetSpec(
+        name="cr",
+        description=f"CR customer reviews, polarity pos/neg: 2,405 + 1,366 sentences, no split {_SUITE_SOURCE}",
+        files=tuple(RemoteFile(_QNN + f"CR/{f}", f, None) for f in _SENTENCE_FILES["cr"]),
+        local_names=("sentence_benchmarks/cr", "cr", "CR"),
+        loader=_sentence_loader("cr"),
+        tasks=("classify",),
+    ),
+    "mpqa": DatasetSpec(
+        name="mpqa",
+        description=f"MPQA opinion polarity pos/neg: 3,311 + 7,292 phrases, no split {_SUITE_SOURCE}",
+        files=tuple(RemoteFile(_QNN + f"MPQA/{f}", f, None) for f in _SENTENCE_FILES["mpqa"]),
+        local_names=("sentence_benchmarks/mpqa", "mpqa", "MPQA"),
+        loader=_sentence_loader("mpqa"),
+        tasks=("classify",),
+    ),
+    "subj": DatasetSpec(
+        name="subj",
+        description=f"SUBJ subjectivity: 5,000 subjective + 5,000 objective sentences, no split {_SUITE_SOURCE}",
+        files=tuple(RemoteFile(_QNN + f"SUBJ/{f}", f, None) for f in _SENTENCE_FILES["subj"]),
+        local_names=("sentence_benchmarks/subj", "subj", "SUBJ"),
+        loader=_sentence_loader("subj"),
+        tasks=("classify",),
+    ),
+    "trec": DatasetSpec(
+        name="trec",
+        description=f"TREC question type: 5,452 train / 500 test, 6 coarse types (or 50 fine) {_SUITE_SOURCE}",
+        files=tuple(
+            RemoteFile(_QNN + f"TREC/{f}", f, None) for f in ("train_5500.label", "TREC_10.label")
+        ),
+        local_names=("sentence_benchmarks/trec", "trec", "TREC"),
+        loader=_load_trec,
+        tasks=("classify",),
+        label_columns=TREC_LABEL_COLUMNS,
     ),
 }
 
@@ -373,15 +494,34 @@ def resolve(
 
 
 def load_dataset(
-    name: str, data_dir: str | Path | None = None, *, download: bool = True, progress: bool = True
+    name: str,
+    data_dir: str | Path | None = None,
+    *,
+    download: bool = True,
+    progress: bool = True,
+    label_column: str | None = None,
 ) -> dict[str, list[Example]]:
-    """Resolve a named dataset and read it into {split: examples}."""
+    """Resolve a named dataset and read it into {split: examples}.
+
+    label_column picks which labels a dataset with several reads (TREC: "coarse" or
+    "fine"); None or "label" (DataConfig's default) is the dataset's own default. Checked
+    before anything is resolved or downloaded."""
     spec = get_spec(name)
     if spec.loader is None:
         raise SeqlabError(
             f"{name}: not readable with load_dataset yet; use resolve({name!r}) for its path"
         )
-    return spec.loader(resolve(name, data_dir, download=download, progress=progress))
+    options = {}
+    if label_column not in (None, "label"):
+        if label_column not in spec.label_columns:
+            has = f"label columns {', '.join(spec.label_columns)}" if spec.label_columns else "one label only"
+            with_columns = [n for n, other in DATASETS.items() if other.label_columns]
+            raise SeqlabError(
+                f"{name} has {has}, not {label_column!r}"
+                + (f" (datasets with several: {', '.join(with_columns)})" if with_columns else "")
+            )
+        options["label_column"] = label_column
+    return spec.loader(resolve(name, data_dir, download=download, progress=progress), **options)
 
 
 def describe(data_dir: str | Path | None = None) -> list[dict[str, str]]:

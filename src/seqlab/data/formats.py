@@ -9,23 +9,26 @@ line (or member / byte offset) and what to do about it.
 from __future__ import annotations
 
 import bz2
-import codecs
 import csv
 import gzip
-import io
 import json
 import lzma
 import os
 import re
 import tarfile
 import zipfile
-import zlib
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
 from seqlab.errors import SeqlabError
+from seqlab.files import (
+    codec_name,
+    corrupt_as_error,
+    decode_error,
+    iter_lines,
+    line_of,
+)
 
 Example = dict[str, str]
 FORMATS = ("csv", "tsv", "jsonl", "fasttext", "folder")
@@ -38,8 +41,6 @@ ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".tar.bz2", ".tar.xz", ".zip")
 LABEL_PREFIX = "__label__"
 # Leading `__label__X` tokens (any number), then the text.
 _FASTTEXT_LINE = re.compile(r"\s*((?:__label__\S*\s*)+)(.*)", re.DOTALL)
-# Errors that mean "the compressed stream or archive is damaged".
-_CORRUPT_ERRORS = (EOFError, zlib.error, lzma.LZMAError, tarfile.TarError, zipfile.BadZipFile)
 # Compression recognized by its first bytes, whatever the file is called.
 _OPENERS: dict[bytes, Callable[..., BinaryIO]] = {
     b"\x1f\x8b": gzip.open,
@@ -50,122 +51,6 @@ _CHUNK = 1 << 20
 _LAYOUT_HELP = (
     "expected [top/]SPLIT/LABEL/*.txt (SPLIT: train, test, valid, dev) or [top/]LABEL/*.txt"
 )
-
-
-# --- plain text -----------------------------------------------------------------------
-
-
-def _check_file(path: Path) -> None:
-    """Fail early with a clear message instead of a traceback from open()."""
-    if not path.exists():
-        raise SeqlabError(f"{path}: no such file")
-    if path.is_dir():
-        raise SeqlabError(f"{path}: is a folder, expected a file")
-
-
-def _codec(encoding: str) -> str:
-    """Normalize an encoding name, rejecting unknown ones up front."""
-    try:
-        return codecs.lookup(encoding).name
-    except LookupError:
-        raise SeqlabError(
-            f"unknown encoding {encoding!r}; pass --encoding utf-8, latin-1, ..."
-        ) from None
-
-
-@contextmanager
-def _corrupt_as_error(path: Path, what: str = "gzip data") -> Iterator[None]:
-    """Turn low-level decompression errors into one actionable line."""
-    try:
-        yield
-    except PermissionError:
-        raise SeqlabError(f"{path}: permission denied; check the file's permissions") from None
-    except (*_CORRUPT_ERRORS, OSError) as err:
-        why = str(err) or type(err).__name__
-        raise SeqlabError(
-            f"{path}: {what} is truncated or corrupt ({why}); download it again"
-        ) from None
-
-
-def _decode_error(where: str, offset: int, bad: int, encoding: str, gz: bool) -> SeqlabError:
-    """The message for a byte the encoding cannot decode; suggests latin-1 for utf-8."""
-    after = " (after decompression)" if gz else ""
-    hint = "latin-1 (or the file's real encoding)" if _codec(encoding) == "utf-8" else "NAME"
-    return SeqlabError(
-        f"{where}: byte 0x{bad:02x} at offset {offset}{after} is not valid {encoding}; "
-        f"pass --encoding {hint}"
-    )
-
-
-def _line_of(data: bytes, offset: int) -> int:
-    """1-based line number of a byte offset."""
-    return data.count(b"\n", 0, offset) + 1
-
-
-def _iter_lines(path: Path, encoding: str, keepends: bool) -> Iterator[tuple[int, str]]:
-    """Yield (line number, line) decoding line by line, so errors know their byte offset."""
-    _check_file(path)
-    codec = _codec(encoding)
-    gz = path.suffix == ".gz"
-    what = "gzip data" if gz else "file"
-    with _corrupt_as_error(path, what), gzip.open(path, "rb") if gz else open(path, "rb") as fh:
-        if codec.startswith(("utf-16", "utf-32")):
-            # b"\n" is not a line break in these encodings: let io split, lose the offset.
-            yield from _iter_wide_lines(path, fh, encoding, keepends)
-            return
-        offset = 0
-        for lineno, raw in enumerate(fh, 1):
-            try:
-                line = raw.decode(codec)
-            except UnicodeDecodeError as err:
-                at = offset + err.start
-                raise _decode_error(
-                    f"{path}: line {lineno}", at, raw[err.start], encoding, gz
-                ) from None
-            offset += len(raw)
-            if lineno == 1:
-                line = line.removeprefix("\ufeff")  # byte-order mark written by Excel & co.
-            yield lineno, (line if keepends else line.rstrip("\r\n"))
-
-
-def _iter_wide_lines(
-    path: Path, fh: io.BufferedIOBase, encoding: str, keepends: bool
-) -> Iterator[tuple[int, str]]:
-    """Line iteration for UTF-16/32, where only the line number of a bad byte is known."""
-    text = io.TextIOWrapper(fh, encoding=encoding, newline="")
-    lineno = 0
-    try:
-        for lineno, line in enumerate(text, 1):  # noqa: B007 (lineno used in the except)
-            line = line.removeprefix("\ufeff") if lineno == 1 else line
-            yield lineno, (line if keepends else line.rstrip("\r\n"))
-    except UnicodeDecodeError:
-        raise SeqlabError(
-            f"{path}: line {lineno + 1}: not valid {encoding}; pass --encoding NAME"
-        ) from None
-
-
-def open_text_lines(path: str | Path, encoding: str = "utf-8") -> Iterator[tuple[int, str]]:
-    """Stream (1-based line number, line without newline) from a text file, `.gz` or not."""
-    yield from _iter_lines(Path(path), encoding, keepends=False)
-
-
-def read_text(path: str | Path, encoding: str = "utf-8") -> str:
-    """Read a whole text file (`.gz` or not); an empty file is an error."""
-    path = Path(path)
-    _check_file(path)
-    codec = _codec(encoding)
-    gz = path.suffix == ".gz"
-    what = "gzip data" if gz else "file"
-    with _corrupt_as_error(path, what), gzip.open(path, "rb") if gz else open(path, "rb") as fh:
-        data = fh.read()
-    try:
-        text = data.decode(codec).removeprefix("\ufeff")
-    except UnicodeDecodeError as err:
-        where = f"{path}: line {_line_of(data, err.start)}"
-        raise _decode_error(where, err.start, data[err.start], encoding, gz) from None
-    if not text.strip():
-        raise SeqlabError(f"{path}: file is empty")
-    return text
 
 
 # --- tables: csv / tsv / jsonl --------------------------------------------------------
@@ -196,7 +81,7 @@ def _delimited_records(
 ) -> Iterator[tuple[int, dict[str, object]]]:
     """CSV/TSV rows as (line where the record starts, {column: value}); first row = header."""
     reader = csv.reader(
-        (line for _, line in _iter_lines(path, encoding, keepends=True)), delimiter=delimiter
+        (line for _, line in iter_lines(path, encoding, keepends=True)), delimiter=delimiter
     )
     header: list[str] | None = None
     rows = 0
@@ -233,7 +118,7 @@ def _json_records(
 ) -> Iterator[tuple[int, dict[str, object]]]:
     """JSON lines as (line number, object); blank lines are skipped."""
     first = True
-    for lineno, line in _iter_lines(path, encoding, keepends=False):
+    for lineno, line in iter_lines(path, encoding, keepends=False):
         if not line.strip():
             continue
         try:
@@ -326,7 +211,7 @@ def iter_fasttext(path: str | Path, encoding: str = "utf-8") -> Iterator[Example
     """Stream `__label__X [__label__Y ...] text` lines; the first label is the label."""
     path = Path(path)
     seen = False
-    for lineno, line in _iter_lines(path, encoding, keepends=False):
+    for lineno, line in iter_lines(path, encoding, keepends=False):
         if not line.strip():
             continue
         seen = True
@@ -406,7 +291,7 @@ def _open_decompressed(path: Path) -> BinaryIO:
 
 def _collect(path: Path, encoding: str) -> list[tuple[tuple[str, ...], str]]:
     """Read and decode every candidate .txt member."""
-    codec = _codec(encoding)
+    codec = codec_name(encoding)
     found = []
     for parts, read in _members(path):
         if not _wanted(parts):
@@ -415,8 +300,8 @@ def _collect(path: Path, encoding: str) -> list[tuple[tuple[str, ...], str]]:
         try:
             found.append((parts, data.decode(codec).removeprefix("\ufeff")))
         except UnicodeDecodeError as err:
-            where = f"{path}: {'/'.join(parts)}: line {_line_of(data, err.start)}"
-            raise _decode_error(where, err.start, data[err.start], encoding, False) from None
+            where = f"{path}: {'/'.join(parts)}: line {line_of(data, err.start)}"
+            raise decode_error(where, err.start, data[err.start], encoding, False) from None
     return found
 
 
@@ -450,7 +335,7 @@ def read_folder_per_class(path: str | Path, encoding: str = "utf-8") -> dict[str
     if path.is_dir():
         found = _collect(path, encoding)
     else:
-        with _corrupt_as_error(path, "archive"):
+        with corrupt_as_error(path, "archive"):
             found = _collect(path, encoding)
     splits: dict[str, list[Example]] = {}
     for split, label, parts, text in _assign(found):

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from seqlab.data.formats import open_text_lines
 from seqlab.errors import SeqlabError
+from seqlab.files import open_text_lines
 
 _TSV_HEADERS = {("source", "target"), ("src", "tgt"), ("de", "en"), ("en", "de")}
 

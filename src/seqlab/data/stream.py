@@ -56,10 +56,10 @@ class TextSource:
         if self.text is not None:
             yield from self.text[self.start : self.stop].splitlines(keepends=True)
             return
-        from seqlab.data.formats import _iter_lines  # streams, names file:line on bad bytes
+        from seqlab.files import iter_lines  # streams, names file:line on bad bytes
 
         pos = 0
-        for _, line in _iter_lines(Path(self.path), self.encoding, keepends=True):
+        for _, line in iter_lines(Path(self.path), self.encoding, keepends=True):
             end = pos + len(line)
             if end > self.start and (self.stop is None or pos < self.stop):
                 lo = max(self.start - pos, 0)
@@ -81,9 +81,6 @@ class TextSource:
         if chunk:
             yield "".join(chunk)
 
-    def read(self) -> str:
-        return "".join(self)
-
     def __bool__(self) -> bool:
         return any(line for line in self.lines())
 
@@ -99,9 +96,9 @@ class TextSource:
 
 def count_chars(path: str | Path, encoding: str = "utf-8") -> int:
     """Characters (code points) in a text file, streamed."""
-    from seqlab.data.formats import _iter_lines
+    from seqlab.files import iter_lines
 
-    return sum(len(line) for _, line in _iter_lines(Path(path), encoding, keepends=True))
+    return sum(len(line) for _, line in iter_lines(Path(path), encoding, keepends=True))
 
 
 def split_file(path: str | Path, encoding: str, validation_fraction: float) -> dict[str, TextSource]:
@@ -184,7 +181,7 @@ def encode_stream(source: TextSource, tokenizer, *, eos_per_line: bool = False,
         Path(tmp).unlink(missing_ok=True)
     header = {"format": STREAM_FORMAT, "dtype": dtype.name, "n_tokens": n,
               "vocab_size": tokenizer.vocab_size, "source": source.fingerprint()}
-    from seqlab.bundle import atomic_write_json
+    from seqlab.files import atomic_write_json
 
     atomic_write_json(header_path, header)
     return _open(bin_path, header)
@@ -251,11 +248,6 @@ class StreamWindows(Dataset):
     def __len__(self) -> int:
         self._refresh()
         return math.ceil(self.row_len / self.seq_len)
-
-    @property
-    def n_tokens(self) -> int:
-        """Target tokens per pass on this rank."""
-        return self.rows * self.row_len
 
     def __getitem__(self, k: int) -> dict[str, torch.Tensor]:
         if not 0 <= k < len(self):

@@ -14,10 +14,8 @@ from pathlib import Path
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
 from seqlab.errors import SeqlabError
+from seqlab.vocab import BOS, BOS_ID, EOS, EOS_ID, PAD, PAD_ID, SPECIAL_TOKENS, UNK, UNK_ID  # noqa: F401
 
-PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
-SPECIAL_TOKENS = [PAD, UNK, BOS, EOS]
-PAD_ID, UNK_ID, BOS_ID, EOS_ID = range(4)
 LEVELS = ("word", "char", "bpe")
 # Reversible tokenization (translation output is scored on detokenized text): each token
 # carries its leading space as "▁" (SentencePiece's Metaspace), so decoding restores the

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from seqlab.data.tokenize import PAD_ID
+from seqlab.vocab import PAD_ID
 
 
 @dataclass

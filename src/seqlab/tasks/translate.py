@@ -13,7 +13,7 @@ one fused recurrent call and scores all steps at once) and the output is
 tanh(W [state; context]). With `--attention none` the summary is the decoder's only view of
 the source: fed as its initial state and beside every input token.
 
-Decoding (seqlab.decode): batched greedy, or beam search per sentence. Metrics: BLEU and
+Decoding (seqlab.decode): batched greedy, or beam search over a batch of sentences. Metrics: BLEU and
 chrF from sacrebleu on detokenized output against the raw references (with sacrebleu's
 signature), validation cross-entropy per target token and perplexity.
 """

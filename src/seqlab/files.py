@@ -1,0 +1,184 @@
+"""The lowest layer: reading text files line by line and writing files atomically.
+
+Everything above imports from here (readers, streams, bundles, reports); this module imports
+nothing of seqlab's but the error type, so there are no import cycles through it.
+
+Reading: `iter_lines` / `open_text_lines` / `read_text` stream a text file (gzip too) and turn
+every problem into one SeqlabError naming the file, the line or byte offset and what to do.
+Writing: `atomic_write_text` / `atomic_write_json` / `atomic_path` write to a temp file beside
+the target and rename it into place, so a reader never sees half a file.
+"""
+
+from __future__ import annotations
+
+import codecs
+import gzip
+import io
+import json
+import lzma
+import os
+import tarfile
+import tempfile
+import zipfile
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from seqlab.errors import SeqlabError
+
+# Errors that mean "the compressed stream or archive is damaged".
+CORRUPT_ERRORS = (EOFError, zlib.error, lzma.LZMAError, tarfile.TarError, zipfile.BadZipFile)
+
+
+# --- plain text -----------------------------------------------------------------------
+
+
+def check_file(path: Path) -> None:
+    """Fail early with a clear message instead of a traceback from open()."""
+    if not path.exists():
+        raise SeqlabError(f"{path}: no such file")
+    if path.is_dir():
+        raise SeqlabError(f"{path}: is a folder, expected a file")
+
+
+def codec_name(encoding: str) -> str:
+    """Normalize an encoding name, rejecting unknown ones up front."""
+    try:
+        return codecs.lookup(encoding).name
+    except LookupError:
+        raise SeqlabError(
+            f"unknown encoding {encoding!r}; pass --encoding utf-8, latin-1, ..."
+        ) from None
+
+
+@contextmanager
+def corrupt_as_error(path: Path, what: str = "gzip data") -> Iterator[None]:
+    """Turn low-level decompression errors into one actionable line."""
+    try:
+        yield
+    except PermissionError:
+        raise SeqlabError(f"{path}: permission denied; check the file's permissions") from None
+    except (*CORRUPT_ERRORS, OSError) as err:
+        why = str(err) or type(err).__name__
+        raise SeqlabError(
+            f"{path}: {what} is truncated or corrupt ({why}); download it again"
+        ) from None
+
+
+def decode_error(where: str, offset: int, bad: int, encoding: str, gz: bool) -> SeqlabError:
+    """The message for a byte the encoding cannot decode; suggests latin-1 for utf-8."""
+    after = " (after decompression)" if gz else ""
+    hint = "latin-1 (or the file's real encoding)" if codec_name(encoding) == "utf-8" else "NAME"
+    return SeqlabError(
+        f"{where}: byte 0x{bad:02x} at offset {offset}{after} is not valid {encoding}; "
+        f"pass --encoding {hint}"
+    )
+
+
+def line_of(data: bytes, offset: int) -> int:
+    """1-based line number of a byte offset."""
+    return data.count(b"\n", 0, offset) + 1
+
+
+def iter_lines(path: Path, encoding: str, keepends: bool) -> Iterator[tuple[int, str]]:
+    """Yield (line number, line) decoding line by line, so errors know their byte offset."""
+    check_file(path)
+    codec = codec_name(encoding)
+    gz = path.suffix == ".gz"
+    what = "gzip data" if gz else "file"
+    with corrupt_as_error(path, what), gzip.open(path, "rb") if gz else open(path, "rb") as fh:
+        if codec.startswith(("utf-16", "utf-32")):
+            # b"\n" is not a line break in these encodings: let io split, lose the offset.
+            yield from _iter_wide_lines(path, fh, encoding, keepends)
+            return
+        offset = 0
+        for lineno, raw in enumerate(fh, 1):
+            try:
+                line = raw.decode(codec)
+            except UnicodeDecodeError as err:
+                at = offset + err.start
+                raise decode_error(
+                    f"{path}: line {lineno}", at, raw[err.start], encoding, gz
+                ) from None
+            offset += len(raw)
+            if lineno == 1:
+                line = line.removeprefix("\ufeff")  # byte-order mark written by Excel & co.
+            yield lineno, (line if keepends else line.rstrip("\r\n"))
+
+
+def _iter_wide_lines(
+    path: Path, fh: io.BufferedIOBase, encoding: str, keepends: bool
+) -> Iterator[tuple[int, str]]:
+    """Line iteration for UTF-16/32, where only the line number of a bad byte is known."""
+    text = io.TextIOWrapper(fh, encoding=encoding, newline="")
+    lineno = 0
+    try:
+        for lineno, line in enumerate(text, 1):  # noqa: B007 (lineno used in the except)
+            line = line.removeprefix("\ufeff") if lineno == 1 else line
+            yield lineno, (line if keepends else line.rstrip("\r\n"))
+    except UnicodeDecodeError:
+        raise SeqlabError(
+            f"{path}: line {lineno + 1}: not valid {encoding}; pass --encoding NAME"
+        ) from None
+
+
+def open_text_lines(path: str | Path, encoding: str = "utf-8") -> Iterator[tuple[int, str]]:
+    """Stream (1-based line number, line without newline) from a text file, `.gz` or not."""
+    yield from iter_lines(Path(path), encoding, keepends=False)
+
+
+def read_text(path: str | Path, encoding: str = "utf-8") -> str:
+    """Read a whole text file (`.gz` or not); an empty file is an error."""
+    path = Path(path)
+    check_file(path)
+    codec = codec_name(encoding)
+    gz = path.suffix == ".gz"
+    what = "gzip data" if gz else "file"
+    with corrupt_as_error(path, what), gzip.open(path, "rb") if gz else open(path, "rb") as fh:
+        data = fh.read()
+    try:
+        text = data.decode(codec).removeprefix("\ufeff")
+    except UnicodeDecodeError as err:
+        where = f"{path}: line {line_of(data, err.start)}"
+        raise decode_error(where, err.start, data[err.start], encoding, gz) from None
+    if not text.strip():
+        raise SeqlabError(f"{path}: file is empty")
+    return text
+
+
+# --- atomic writes --------------------------------------------------------------------
+
+
+def publish(tmp: str | Path, path: Path) -> None:
+    """Rename a finished temp file into place with the permissions a plain open() would give
+    (mkstemp makes files private, but bundles and plots are meant to be shared)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, path)
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """A temp path beside `path` to write to; renamed onto `path` when the block succeeds,
+    removed when it fails (for writers that want a file name: safetensors, matplotlib)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix or ".tmp")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        publish(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def atomic_write_json(path: str | Path, data: Any) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
