@@ -272,3 +272,94 @@ def test_stratified_split():
         stratified_split(labeled({"a": 10}), (0.5, 0.1, 0.1))
     with pytest.raises(SeqlabError, match="too few examples"):
         stratified_split(labeled({"a": 2}))
+
+
+# --- the sentence-classification suite (cr, mpqa, subj, trec) -------------------------
+
+SUITE_SIZES = {"cr": 3771, "mpqa": 10603, "subj": 10000}
+
+
+def test_suite_resolves_from_data_dir(shared_data):
+    for name in ("cr", "mpqa", "subj", "trec"):
+        assert resolve(name, shared_data) == shared_data / "sentence_benchmarks" / name
+        assert DATASETS[name].tasks == ("classify",)
+
+
+def test_load_suite_real(shared_data):
+    for name, size in SUITE_SIZES.items():
+        data = load_dataset(name, shared_data)
+        assert set(data) == {"train"} and len(data["train"]) == size  # blank lines dropped
+        assert len({e["label"] for e in data["train"]}) == 2
+        assert all(e["text"] and e["text"] == e["text"].strip() for e in data["train"])
+    assert Counter(e["label"] for e in load_dataset("subj", shared_data)["train"]) == {
+        "subjective": 5000, "objective": 5000}
+
+
+def test_load_trec_real_coarse_and_fine(shared_data):
+    coarse = load_dataset("trec", shared_data)
+    assert {k: len(v) for k, v in coarse.items()} == {"train": 5452, "test": 500}
+    assert {e["label"] for e in coarse["train"]} == {"ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"}
+    assert coarse["test"][0] == {"text": "How far is it from Denver to Aspen ?", "label": "NUM"}
+    assert load_dataset("trec", shared_data, label_column="label") == coarse  # the classify default
+    fine = load_dataset("trec", shared_data, label_column="fine")
+    assert len({e["label"] for e in fine["train"]}) == 50
+    assert fine["test"][0]["label"] == "NUM:dist"
+    assert [e["text"] for e in fine["train"]] == [e["text"] for e in coarse["train"]]
+    assert any("\u00e9" in e["text"] or "\u00f0" in e["text"] for e in coarse["train"])  # latin-1 read
+
+
+def test_label_column_checked_before_reading(tmp_path):
+    with pytest.raises(SeqlabError, match="trec has label columns coarse, fine, not 'coarse2'"):
+        load_dataset("trec", tmp_path, label_column="coarse2")
+    with pytest.raises(SeqlabError, match=r"cr has one label only, not 'fine' \(datasets with several: trec\)"):
+        load_dataset("cr", tmp_path, label_column="fine")
+
+
+TREC_TRAIN = "DESC:manner How did serfdom develop ?\nNUM:date When did Caf\xe9 open ?\nHUM:ind Who ?\n"
+
+
+def test_trec_download_lands_in_cache(server, monkeypatch):
+    root, base = server
+    (root / "train_5500.label").write_bytes(TREC_TRAIN.encode("latin-1"))
+    (root / "TREC_10.label").write_bytes(b"NUM:dist How far is it ?\n")
+    files = tuple(RemoteFile(f"{base}/{f}", f, None) for f in ("train_5500.label", "TREC_10.label"))
+    monkeypatch.setitem(DATASETS, "trec", dataclasses.replace(DATASETS["trec"], files=files))
+    data = load_dataset("trec", progress=False)
+    assert data["train"][1] == {"text": "When did Caf\xe9 open ?", "label": "NUM"}
+    assert data["test"] == [{"text": "How far is it ?", "label": "NUM"}]
+    assert resolve("trec", download=False) == cache_dir() / "trec"
+    assert load_dataset("trec", label_column="fine")["train"][0]["label"] == "DESC:manner"
+    assert sorted(QuietHandler.requests) == ["/TREC_10.label", "/train_5500.label"]  # once each
+
+
+def test_suite_urls_point_at_the_publisher():
+    for name, folder in (("cr", "CR"), ("mpqa", "MPQA"), ("subj", "SUBJ"), ("trec", "TREC")):
+        for remote in DATASETS[name].files:
+            assert remote.url == (
+                "https://raw.githubusercontent.com/FreedomIntelligence/qnn/master/data/"
+                f"{folder}/{remote.filename}"
+            )
+
+
+def test_suite_gzip_copies_and_missing_files(tmp_path):
+    import gzip
+
+    folder = tmp_path / "cr"
+    folder.mkdir()
+    with gzip.open(folder / "custrev.pos.gz", "wt") as f:
+        f.write("i love it !\n\n")
+    (folder / "custrev.neg").write_text("it broke .\n")
+    data = load_dataset("cr", tmp_path)
+    assert data == {"train": [{"text": "i love it !", "label": "pos"}, {"text": "it broke .", "label": "neg"}]}
+    (folder / "custrev.neg").unlink()
+    with pytest.raises(SeqlabError, match=r"no custrev\.neg \(or custrev\.neg\.gz\)"):
+        load_dataset("cr", tmp_path)
+
+
+def test_trec_malformed_line_names_file_and_line(tmp_path):
+    folder = tmp_path / "trec"
+    folder.mkdir()
+    (folder / "train_5500.label").write_text("NUM:dist How far ?\nWhat is this ?\n")
+    (folder / "TREC_10.label").write_text("NUM:dist How far ?\n")
+    with pytest.raises(SeqlabError, match=r"train_5500\.label:2: expected 'COARSE:fine question'"):
+        load_dataset("trec", tmp_path)
