@@ -261,6 +261,31 @@ class TranslateTask(Task):
         ids = self.translate_ids(model, self.encode_sources(texts, warn), beam, self.cfg.model.length_penalty)
         return [self.target_tokenizer.decode(seq) for seq in ids]
 
+    @torch.no_grad()
+    def translate_nbest(self, model: nn.Module, texts: list[str], beam: int | None = None, n: int = 1,
+                        warn: Callable[[str], None] | None = None, batch_size: int = 128) -> list[list[dict]]:
+        """The `n` best translations of each text, best first, each with its score (the
+        length-normalized log-probability beam search ranks by); the beam is at least `n`
+        wide. The first equals translate()'s for the same beam."""
+        from seqlab import decode
+
+        beam = max(self.cfg.model.beam if beam is None else beam, n)
+        model.eval()
+        device = next(model.parameters()).device
+        step = self._step_fn(model)
+        sources = self.encode_sources(texts, warn)
+        out: list[list[dict]] = []
+        for start in range(0, len(sources), max(1, batch_size // beam)):
+            rows = sources[start:start + max(1, batch_size // beam)]
+            src, lengths = pad_sequences(rows)
+            memory = model.encode(src.to(device), lengths.to(device))
+            found = decode.beam_search_batch(step, (None, memory), BOS_ID, EOS_ID, beam,
+                                             [self.max_output(len(r)) for r in rows], select=select_state,
+                                             length_penalty=self.cfg.model.length_penalty)
+            out += [[{"translation": self.target_tokenizer.decode(h.tokens), "score": round(float(h.score), 6)}
+                     for h in hyps[:n]] for hyps in found]
+        return out
+
     # -- evaluation ----------------------------------------------------------------------
     @torch.no_grad()
     def evaluate(self, model: nn.Module, examples: list[dict], out_dir: Path | None = None,
