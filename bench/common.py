@@ -81,6 +81,8 @@ def write_report() -> None:
     lines = [json.loads(s) for s in RESULTS.read_text().splitlines() if s.strip()] if RESULTS.exists() else []
     current: dict[tuple, dict] = {}
     for line in lines:
+        if line.get("suite"):  # the defaults study (bench/suite.py) has its own tables below
+            continue
         current[(line["task"], line["dataset"], line["family"], line["split"])] = line
     out = ["# Benchmarks", "",
            "Generated from `bench/results.jsonl` by `bench/common.py` (newest line per task, dataset,",
@@ -112,6 +114,82 @@ def write_report() -> None:
                 out.append(f"- {label} samples: {shown}")
         if out[-1]:
             out.append("")
+    out += suite_report([line for line in lines if line.get("suite")])
     tmp = REPORT.with_suffix(".md.tmp")
     tmp.write_text("\n".join(out), encoding="utf-8")
     os.replace(tmp, REPORT)
+
+
+# --- the sentence-classification suite (bench/suite.py) -------------------------------
+
+SUITE_DATASETS = ("cr", "mpqa", "subj", "trec", "names")
+SUITE_FAMILIES = ("linear", "bow", "cnn", "lstm", "gru")
+SUITE_ANCHORS = {
+    "CNN-rand (Kim 2014)": {"subj": 0.896, "trec": 0.912, "cr": 0.798, "mpqa": 0.834},
+    "NBSVM (Wang & Manning 2012)": {"subj": 0.932, "trec": 0.93, "cr": 0.818, "mpqa": 0.863},
+}
+
+
+def _suite_cell(line: dict | None, *, selection: bool = False) -> str:
+    if line is None:
+        return ""
+    m = line["metrics"]
+    value = m.get("val_accuracy") if selection and line["dataset"] == "names" else m.get("accuracy")
+    if value is None:
+        return ""
+    std = m.get("accuracy_std")
+    return f"{value:.4f} ± {std:.4f}" if std is not None else f"{value:.4f}"
+
+
+def suite_report(lines: list[dict]) -> list[str]:
+    """Markdown for the defaults study: the final table (datasets x families, published anchors
+    beside it) and the recipe-selection table (every candidate recipe, cheap protocol)."""
+    if not lines:
+        return []
+    newest: dict[tuple, dict] = {}
+    for line in lines:
+        newest[(line["suite"], line["dataset"], line["family"], line.get("recipe"), line["split"])] = line
+    out = ["## classify: the sentence suite (defaults study)", "",
+           "`bench/suite.py`: CR, MPQA, SUBJ, TREC (Kim 2014's preprocessing) and names, trained from",
+           "scratch (no pretrained vectors), one job at a time at 1 thread. Final protocol: stratified",
+           "10-fold cross-validation for CR, MPQA, SUBJ (mean ± sample std over folds, each fold's",
+           "validation carved from its training part), TREC's and names' fixed test splits. The recipe",
+           "each cell used is named under it; its settings are in bench/suite.py and in the line's",
+           "`settings` in bench/results.jsonl.", ""]
+    final = {(k[1], k[2]): v for k, v in newest.items() if k[0] == "final"}
+    if final:
+        out += ["### Final: each family's selected recipe", "",
+                "| family | recipe | " + " | ".join(SUITE_DATASETS) + " |",
+                "|---|---|" + "---|" * len(SUITE_DATASETS)]
+        for family in SUITE_FAMILIES:
+            cells = [final.get((d, family)) for d in SUITE_DATASETS]
+            if not any(cells):
+                continue
+            recipe = next(c["recipe"] for c in cells if c)
+            out.append(f"| {family} | {recipe} | " + " | ".join(_suite_cell(c) for c in cells) + " |")
+        for name, figures in SUITE_ANCHORS.items():
+            out.append(f"| *{name}* | published | "
+                       + " | ".join(f"*{figures[d]:.3f}*" if d in figures else "" for d in SUITE_DATASETS) + " |")
+        out.append("")
+    select = {(k[1], k[2], k[3]): v for k, v in newest.items() if k[0] == "select"}
+    if select:
+        out += ["### Recipe selection (cheap protocol)", "",
+                "3-fold cross-validation (held-out folds' accuracy) for CR, MPQA, SUBJ and TREC's training",
+                "set (TREC's test is not used here); names: validation accuracy of one run on its fixed",
+                "split. Mean: over the five columns, when all five were measured.", "",
+                "| family | recipe | " + " | ".join(SUITE_DATASETS) + " | mean | wall s |",
+                "|---|---|" + "---|" * (len(SUITE_DATASETS) + 2)]
+        recipes = sorted({(k[1], k[2]) for k in select},
+                         key=lambda fr: (SUITE_FAMILIES.index(fr[0]) if fr[0] in SUITE_FAMILIES else 99, fr[1]))
+        for family, recipe in recipes:
+            cells = [select.get((d, family, recipe)) for d in SUITE_DATASETS]
+            values = [c["metrics"].get("val_accuracy" if c["dataset"] == "names" else "accuracy") for c in cells if c]
+            mean = f"{sum(values) / len(values):.4f}" if len(values) == len(SUITE_DATASETS) else ""
+            wall = sum(c["wall_s"] for c in cells if c)
+            out.append(f"| {family} | {recipe} | " + " | ".join(_suite_cell(c, selection=True) for c in cells)
+                       + f" | {mean} | {wall:.0f} |")
+        out.append("")
+        first = next(iter(newest.values()))
+        out += [f"Commands: `{first['command'].rsplit(' job ', 1)[0]} job DATASET FAMILY RECIPE PROTOCOL`"
+                " (each line's own command is in bench/results.jsonl).", ""]
+    return out

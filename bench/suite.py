@@ -1,0 +1,263 @@
+"""The defaults study: which recipe per family is best *in general*, measured on the sentence
+suite of Kim (2014) (CR, MPQA, SUBJ, TREC) plus `names`, not tuned to one dataset.
+
+    python bench/suite.py select              # cheap protocol: every candidate recipe
+    python bench/suite.py final               # 10-fold CV (TREC, names: fixed split) of the winners
+    python bench/suite.py job cr lstm bi-max-ema cv3   # one measurement (what the plans run)
+    python bench/suite.py report              # regenerate BENCHMARKS.md only
+
+Protocols. `cv3` / `cv10`: stratified K-fold cross-validation (seqlab.crossval) over every
+labeled example of the dataset's training data, each fold's validation carved from its
+training part (early stopping), the K-th part scored; TREC's official test is never folded
+(each fold model is also scored on it: `test_accuracy`, which selection does not look at).
+`test`: one run on the fixed split (TREC: 5,452 train with a carved validation / 500 test;
+names: seqlab's fixed 80/10/10 split), recording test and validation accuracy. Selection
+(`select`) reads cv3 held-out accuracy on the suite and validation accuracy on names, never a
+test split; `final` then scores each family's winner once with the published protocol.
+
+Every job is its own process (OMP_NUM_THREADS=1, torch 1 thread), run one at a time, so
+wall time and peak RSS are that job's. Each result is appended to bench/results.jsonl as soon
+as it is measured (with "suite": "select" | "final" and the recipe's name and settings), and a
+rerun of a plan skips the jobs already recorded, so a cut run resumes. `--src DIR` runs the
+jobs on another checkout's sources (e.g. a frozen snapshot while the tree is being edited).
+Recipes are explicit settings for `seqlab.train` (all of them, today's defaults spelled out),
+so what a recipe means does not change when seqlab's defaults do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import RESULTS, SHARED_DATA, record, run_measured, write_report  # noqa: E402
+
+SUITE = ("cr", "mpqa", "subj", "trec")
+DATASETS = (*SUITE, "names")
+FAMILIES = ("linear", "bow", "cnn", "lstm", "gru")
+
+# Published figures (accuracy): Kim (2014) CNN-rand and NBSVM (Wang & Manning 2012, as
+# reported in Kim 2014's table; TREC's NBSVM-style figure is the issue's target).
+ANCHORS = {
+    "CNN-rand (Kim 2014)": {"subj": 0.896, "trec": 0.912, "cr": 0.798, "mpqa": 0.834},
+    "NBSVM (Wang & Manning 2012)": {"subj": 0.932, "trec": 0.93, "cr": 0.818, "mpqa": 0.863},
+}
+
+# Today's defaults (config.py at the time of the study), spelled out.
+_TRAIN = {"train.lr": 1e-3, "train.epochs": 5, "train.batch_size": 64, "train.patience": 3,
+          "train.ema": 0.0, "train.weight_decay": 0.0, "train.lr_decay": 1.0}
+_RNN = {**_TRAIN, "model.bidirectional": False, "model.pooling": "last", "model.dropout": 0.2,
+        "model.word_dropout": 0.0, "model.embed_dim": 128, "model.hidden_dim": 128, "model.layers": 1}
+# The IMDB presets' recipe (configs/imdb-{lstm,gru}.yaml without IMDB's length and vocabulary).
+_IMDB = {**_RNN, "model.bidirectional": True, "model.pooling": "max", "model.dropout": 0.4,
+         "model.word_dropout": 1.0, "train.ema": 0.999, "train.lr": 0.003, "train.batch_size": 50,
+         "train.epochs": 3}
+_LONG = {"train.epochs": 10, "train.patience": 3}
+_CNN = {**_TRAIN, "model.dropout": 0.5, "model.filters": 100, "model.kernel_sizes": [3, 4, 5],
+        "model.embed_dim": 128, "model.word_dropout": 0.0}
+_BOW = {**_TRAIN, "model.dropout": 0.0, "model.bigrams": False, "model.embed_dim": 128,
+        "model.hidden_dim": 128, "model.word_dropout": 0.0}
+
+RNN_RECIPES = {
+    "default": _RNN,
+    "imdb": _IMDB,  # 3 epochs
+    "imdb-e10": {**_IMDB, **_LONG},  # up to 10 epochs, early stopping (patience 3)
+    "imdb-e10-no-ema": {**_IMDB, **_LONG, "train.ema": 0.0},
+    "imdb-e10-no-wd": {**_IMDB, **_LONG, "model.word_dropout": 0.0},
+    "imdb-e10-lr1e-3": {**_IMDB, **_LONG, "train.lr": 1e-3},
+}
+RECIPES: dict[str, dict[str, dict]] = {
+    "linear": {
+        "default": {"model.features": "tfidf", "model.ngram_max": 1, "model.nb": False, "model.C": 3.0},
+        "nbsvm-bi": {"model.features": "binary", "model.ngram_max": 2, "model.nb": True, "model.C": 1.0},
+        "nb-tfidf-bi": {"model.features": "tfidf", "model.ngram_max": 2, "model.nb": True, "model.C": 3.0},
+    },
+    "bow": {
+        "default": _BOW,
+        "bigrams-e10": {**_BOW, **_LONG, "model.bigrams": True},
+        "bigrams-e10-ema": {**_BOW, **_LONG, "model.bigrams": True, "train.ema": 0.999, "train.lr": 0.003,
+                            "model.word_dropout": 1.0},
+    },
+    "cnn": {
+        "default": _CNN,
+        "e10": {**_CNN, **_LONG},
+        "e10-ema": {**_CNN, **_LONG, "train.ema": 0.999, "train.lr": 0.003, "model.word_dropout": 1.0,
+                    "train.batch_size": 50},
+    },
+    "lstm": RNN_RECIPES,
+    "gru": RNN_RECIPES,
+}
+
+# The selection plan, most decisive comparisons first (a cut run still answers the main
+# question): anchors, then per family today's default against the candidates.
+SELECT = [
+    ("linear", "default"), ("linear", "nbsvm-bi"), ("linear", "nb-tfidf-bi"),
+    ("lstm", "default"), ("lstm", "imdb"), ("lstm", "imdb-e10"),
+    ("cnn", "default"), ("cnn", "e10"), ("cnn", "e10-ema"),
+    ("bow", "default"), ("bow", "bigrams-e10"), ("bow", "bigrams-e10-ema"),
+    ("gru", "default"), ("gru", "imdb-e10"),
+    ("lstm", "imdb-e10-no-ema"), ("lstm", "imdb-e10-no-wd"), ("lstm", "imdb-e10-lr1e-3"),
+]
+
+
+def protocol_for(dataset: str, stage: str) -> str:
+    if dataset == "names":
+        return "test"
+    if stage == "select":
+        return "cv3"
+    return "test" if dataset == "trec" else "cv10"
+
+
+# --- one job (child process) ----------------------------------------------------------
+
+
+def settings_for(family: str, recipe: str) -> dict:
+    return {**RECIPES[family][recipe], "data.data_dir": str(SHARED_DATA), "train.progress": False,
+            "train.seed": 0}
+
+
+def run_job(dataset: str, family: str, recipe: str, protocol: str, result_path: Path) -> None:
+    """Measure one (dataset, family, recipe) and write its metrics as JSON."""
+    import logging
+    import warnings
+
+    import torch
+
+    torch.set_num_threads(1)
+    warnings.filterwarnings("ignore")
+    logging.getLogger("lightning").setLevel(logging.ERROR)
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    settings = settings_for(family, recipe)
+    out = Path(tempfile.mkdtemp(prefix=f"seqlab-suite-{dataset}-{family}-"))
+    if protocol.startswith("cv"):
+        from seqlab.config import build_config
+        from seqlab.crossval import cross_validate
+
+        cfg = build_config(task="classify", data=dataset, family=family, settings=settings)
+        report = cross_validate(cfg, int(protocol[2:]), out, seed=0)
+        mean, std = report["mean"], report["std"]
+        metrics = {"accuracy": mean["accuracy"], "accuracy_std": std["accuracy"],
+                   "macro_f1": mean.get("macro_f1"), "val_accuracy": mean.get("val_accuracy"),
+                   "epochs": mean.get("epochs"), "folds": report["k"],
+                   "fold_accuracy": [round(r["accuracy"], 4) for r in report["folds"]]}
+        if "test_accuracy" in mean:  # TREC: each fold's model on the official test (not for selection)
+            metrics["test_accuracy"] = mean["test_accuracy"]
+    else:
+        import seqlab
+
+        seqlab.train(out=out, task="classify", data=dataset, family=family, **settings)
+        saved = json.loads((out / "metrics.json").read_text())
+        metrics = {"accuracy": saved["test"]["accuracy"], "macro_f1": saved["test"]["macro_f1"],
+                   "val_accuracy": saved["validation"]["accuracy"], "epochs": saved.get("epochs"),
+                   "n_parameters": saved.get("n_parameters")}
+    import shutil
+
+    shutil.rmtree(out, ignore_errors=True)
+    result_path.write_text(json.dumps(metrics))
+
+
+# --- plans (parent process) -----------------------------------------------------------
+
+
+def recorded() -> set[tuple]:
+    """(dataset, family, recipe, split) of suite lines already in results.jsonl."""
+    done = set()
+    if RESULTS.exists():
+        for s in RESULTS.read_text().splitlines():
+            if s.strip():
+                line = json.loads(s)
+                if line.get("suite"):
+                    done.add((line["dataset"], line["family"], line.get("recipe"), line["split"]))
+    return done
+
+
+def measure(dataset: str, family: str, recipe: str, protocol: str, stage: str, src: str | None) -> dict:
+    argv = [sys.executable, str(Path(__file__).resolve()), "job", dataset, family, recipe, protocol]
+    env = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    if src:
+        env["PYTHONPATH"] = str(Path(src).resolve())
+    with tempfile.TemporaryDirectory() as tmp:
+        result = Path(tmp) / "metrics.json"
+        wall, rss = run_measured([*argv, "--result", str(result)], env=env)
+        metrics = json.loads(result.read_text())
+    command = "OMP_NUM_THREADS=1 python bench/suite.py job " + shlex.join([dataset, family, recipe, protocol])
+    return record("classify", dataset, family, protocol, metrics, wall_s=wall, peak_rss_mb=rss,
+                  command=command, suite=stage, recipe=recipe, settings=RECIPES[family][recipe])
+
+
+def selection_scores() -> dict[str, dict[str, dict[str, float]]]:
+    """family -> recipe -> dataset -> selection accuracy (cv3 held-out; names: validation)."""
+    scores: dict[str, dict[str, dict[str, float]]] = {}
+    if not RESULTS.exists():
+        return scores
+    for s in RESULTS.read_text().splitlines():
+        if not s.strip():
+            continue
+        line = json.loads(s)
+        if line.get("suite") != "select":
+            continue
+        m = line["metrics"]
+        value = m.get("val_accuracy") if line["dataset"] == "names" else m.get("accuracy")
+        if value is not None:
+            scores.setdefault(line["family"], {}).setdefault(line["recipe"], {})[line["dataset"]] = value
+    return scores
+
+
+def best_recipe(family: str) -> str | None:
+    """The recipe with the best mean selection accuracy over the datasets it has all of."""
+    by_recipe = selection_scores().get(family, {})
+    complete = {r: d for r, d in by_recipe.items() if set(d) >= set(DATASETS)}
+    if not complete:
+        return None
+    return max(complete, key=lambda r: sum(complete[r][d] for d in DATASETS) / len(DATASETS))
+
+
+def run_plan(stage: str, families: list[str], src: str | None) -> None:
+    done = recorded()
+    if stage == "select":
+        jobs = [(f, r) for f, r in SELECT if f in families]
+    else:
+        jobs = []
+        for family in families:
+            recipe = best_recipe(family)
+            if recipe is None:
+                print(f"{family}: no complete selection results; skipped", flush=True)
+                continue
+            jobs.append((family, recipe))
+    for family, recipe in jobs:
+        for dataset in DATASETS:
+            protocol = protocol_for(dataset, stage)
+            if stage == "final" and dataset == "names" and (dataset, family, recipe, protocol) in done:
+                continue  # the names run of selection is already this measurement
+            if (dataset, family, recipe, protocol) in done:
+                continue
+            print(f"[{stage}] {dataset} {family} {recipe} {protocol}", flush=True)
+            try:
+                measure(dataset, family, recipe, protocol, stage, src)
+            except SystemExit as err:  # one failed job must not stop the study
+                print(f"FAILED {dataset} {family} {recipe}: {err}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", choices=("select", "final", "job", "report"))
+    parser.add_argument("args", nargs="*", help="job: DATASET FAMILY RECIPE PROTOCOL; plans: families")
+    parser.add_argument("--result", help="job: where to write its metrics")
+    parser.add_argument("--src", help="run jobs with this source folder first on PYTHONPATH")
+    a = parser.parse_args()
+    if a.what == "job":
+        dataset, family, recipe, protocol = a.args
+        run_job(dataset, family, recipe, protocol, Path(a.result or os.devnull))
+    elif a.what == "report":
+        write_report()
+    else:
+        run_plan(a.what, a.args or list(FAMILIES), a.src)
+
+
+if __name__ == "__main__":
+    main()
