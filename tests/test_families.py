@@ -5,7 +5,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from seqlab.config import ModelConfig
+from seqlab.config import model_config_type
 from seqlab.errors import SeqlabError
 from seqlab.families import ALIASES, FAMILIES, build_encoder, check_family_name
 from seqlab.tasks.classify import SequenceClassifier
@@ -26,7 +26,7 @@ VARIANTS = [
 
 
 def _cfg(family, **kw):
-    return ModelConfig(family=family, embed_dim=16, hidden_dim=24, filters=8, dropout=0.0, **kw)
+    return model_config_type()(family=family, embed_dim=16, hidden_dim=24, filters=8, dropout=0.0, **kw)
 
 
 def _batch(seed=0, b=6, t=9):
@@ -120,7 +120,7 @@ def test_bow_ignores_word_order():
 
 
 def test_family_table_and_unknown_name():
-    assert set(FAMILIES) == {"bow", "cnn", "rnn"}
+    assert set(FAMILIES) == {"linear", "bow", "cnn", "rnn"}
     assert {"lstm", "gru", "rnn"} <= set(ALIASES)
     with pytest.raises(SeqlabError, match="choose one of: linear, bow, cnn"):
         check_family_name("transformer")

@@ -43,7 +43,7 @@ def test_decoder_is_causal_and_conditioned(family):
 
 
 def test_only_recurrent_families_generate():
-    with pytest.raises(SeqlabError, match="needs a recurrent family"):
+    with pytest.raises(SeqlabError, match="needs a family that starts from a state"):
         _task("cnn").build_model()
 
 

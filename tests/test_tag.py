@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from seqlab.cli import main
-from seqlab.config import ModelConfig
+from seqlab.config import model_config_type
 from seqlab.data.conllu import iter_conllu, iter_token_tag, read_tagging
 from seqlab.errors import SeqlabError
 from seqlab.tasks.tag import Tagger, bio_chunks, is_bio, tagging_metrics
@@ -149,7 +149,7 @@ FAMILIES = [("lstm", True), ("gru", False), ("rnn", True), ("cnn", True), ("cnn"
 
 
 def _tagger(family: str, chars: bool) -> Tagger:
-    cfg = ModelConfig(family=family, embed_dim=16, hidden_dim=24, filters=8, kernel_sizes=[3, 5],
+    cfg = model_config_type()(family=family, embed_dim=16, hidden_dim=24, filters=8, kernel_sizes=[3, 5],
                       dropout=0.0, bidirectional=True, char_features=chars, char_dim=8, char_filters=10)
     return Tagger(VOCAB, TAGS, CHARS, cfg)
 

@@ -7,16 +7,15 @@ everything the command line does is also one call from Python.
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from seqlab.bundle import Bundle, count_parameters, load_bundle, save_bundle
-from seqlab.config import RunConfig, apply_overrides, build_config
+from seqlab.config import RunConfig, apply_overrides, build_config, check_settings
 from seqlab.errors import SeqlabError
-from seqlab.families import check_family_name
+from seqlab.families import family_of
 from seqlab.tasks import make_task
 
 log = logging.getLogger("seqlab")
@@ -41,15 +40,18 @@ def train(
 def train_config(
     cfg: RunConfig, out: Path, *, resume: str | None = None, splits: dict[str, list] | None = None
 ) -> Bundle | None:
-    check_family_name(cfg.model.family)
-    cfg.train.check()
+    check_settings(cfg)
+    family = family_of(cfg.model.family)
     task = make_task(cfg)
+    if not family.neural and not task.accepts_estimators:
+        raise SeqlabError(f"the {cfg.model.family} family cannot do --task {cfg.task}; it is fit on whole "
+                          "texts (use it with --task classify)")
     if splits is None:
         splits = task.load_splits()
     if not splits.get("train"):
         raise SeqlabError("the training split is empty")
-    if cfg.model.family == "linear":
-        return _train_linear(cfg, task, splits, out)
+    if not family.neural:
+        return _fit_estimator(cfg, task, family.implementation, splits, out)
     task.fit_vocab(splits["train"])
     items = {name: task.encode(examples) for name, examples in splits.items()}
     torch.manual_seed(cfg.train.seed)  # initial weights depend on the seed alone
@@ -82,26 +84,13 @@ def train_config(
     return load_bundle(out)
 
 
-def _train_linear(cfg: RunConfig, task, splits: dict[str, list], out: Path) -> Bundle:
-    from seqlab.linear import LinearClassifier, LinearConfig
-
-    if cfg.task != "classify":
-        raise SeqlabError("the linear family is a classifier: use it with --task classify")
-    m = cfg.model
-    linear_cfg = LinearConfig(
-        features=m.features, ngram_max=m.ngram_max, min_df=m.min_df, nb=m.nb, C=m.C,
-        lowercase=cfg.data.lowercase,
-    )
-    start = time.perf_counter()
-    train = splits["train"]
-    model = LinearClassifier(linear_cfg).fit([ex["text"] for ex in train], [ex["label"] for ex in train])
-    seconds = time.perf_counter() - start
-    task.labels = list(model.labels_)
-
+def _fit_estimator(cfg: RunConfig, task, estimator, splits: dict[str, list], out: Path) -> Bundle:
+    """An estimator family (linear): one fit on the training split, no Lightning."""
+    model, seconds = task.fit_estimator(estimator, splits["train"])
     out.mkdir(parents=True, exist_ok=True)
     metrics: dict[str, Any] = {
         "task": cfg.task,
-        "family": "linear",
+        "family": cfg.model.family,
         "n_parameters": count_parameters(model),
         "train_seconds": round(seconds, 2),
         "validation": task.evaluate(model, splits["validation"]),

@@ -42,13 +42,16 @@ def count_parameters(model) -> int:
 
 
 def save_bundle(directory: Path, cfg: RunConfig, task, model, metrics: dict[str, Any]) -> None:
+    from seqlab.families import family_of
+
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     task.save_vocab(directory)
-    if cfg.model.family == "linear":
-        model.save(directory)
-    else:
+    family = family_of(cfg.model.family)
+    if family.neural:
         _save_weights(model, directory / "model.safetensors")
+    else:  # an estimator family saves its own files (linear: linear.json + linear.safetensors)
+        family.implementation.save(model, directory)
     atomic_write_json(directory / "metrics.json", metrics)
     atomic_write_json(
         directory / "config.json",
@@ -183,6 +186,7 @@ def _check_texts(texts) -> list[str]:
 
 def load_bundle(directory: str | Path) -> Bundle:
     """Load a bundle folder; every problem is a one-line SeqlabError."""
+    from seqlab.families import family_of
     from seqlab.tasks import make_task
 
     directory = Path(directory)
@@ -211,12 +215,11 @@ def load_bundle(directory: str | Path) -> Bundle:
         raise SeqlabError(f"{config_path}: missing or invalid settings ({exc})") from None
     task = make_task(cfg)
     task.load_vocab(directory, state)
-    if cfg.model.family == "linear":
-        from seqlab.linear import LinearClassifier
-
-        model = LinearClassifier.load(directory)
-    else:
+    family = family_of(cfg.model.family)
+    if family.neural:
         model = _load_weights(task, directory / "model.safetensors")
+    else:
+        model = family.implementation.load(directory)
     return Bundle(directory, cfg, task, model, meta)
 
 

@@ -14,90 +14,41 @@ from typing import Any
 
 from seqlab.errors import SeqlabError
 
-# (flag, setting, type, help). Types: str/int/float, bool -> --x/--no-x, "list" -> comma list.
-SETTING_FLAGS: list[tuple[str, str, Any, str]] = [
-    ("--test-data", "data.test_data", str, "a separate test file"),
-    ("--data-dir", "data.data_dir", str, "folder with the publishers' files (default $SEQLAB_DATA_DIR)"),
-    ("--format", "data.format", str, "reader: csv, tsv, jsonl, fasttext, folder; tag: conllu, tsv (default: by extension)"),
-    ("--text-column", "data.text_column", str, "column/field holding the text (default: text)"),
-    ("--label-column", "data.label_column", str, "column/field holding the label (default: label)"),
-    ("--condition-column", "data.condition_column", str, "generate: column/field the text is written for (default: condition)"),
-    ("--encoding", "data.encoding", str, "file encoding (default utf-8), e.g. latin-1"),
-    ("--validation-fraction", "data.validation_fraction", float, "share of train held out when no validation split is given"),
-    ("--limit", "data.limit", int, "use at most N random examples per split (quick runs)"),
-    ("--tokenizer", "data.tokenizer", str, "word or char"),
-    ("--lowercase", "data.lowercase", bool, "lowercase text before tokenizing"),
-    ("--max-vocab", "data.max_vocab", int, "keep the N most frequent tokens"),
-    ("--min-freq", "data.min_freq", int, "drop tokens seen fewer times in training"),
-    ("--max-length", "data.max_length", int, "tokens kept per example"),
-    ("--source", "data.source_file", str, "translate: source sentences, one per line (gzip accepted)"),
-    ("--target", "data.target_file", str, "translate: their translations, line by line"),
-    ("--valid-source", "data.valid_source", str, "translate: validation source file"),
-    ("--valid-target", "data.valid_target", str, "translate: validation target file"),
-    ("--test-source", "data.test_source", str, "translate: test source file"),
-    ("--test-target", "data.test_target", str, "translate: test target file"),
-    ("--tag-column", "data.tag_column", str, "tag: CoNLL-U tags to learn, upos or xpos (default upos)"),
-    ("--embed-dim", "model.embed_dim", int, "embedding size"),
-    ("--hidden-dim", "model.hidden_dim", int, "hidden size (rnn state, bow MLP)"),
-    ("--cell", "model.cell", str, "recurrent cell: lstm, gru or rnn (translate: the decoder's with a bow/cnn encoder)"),
-    ("--attention", "model.attention", str, "translate: none, dot, general or additive"),
-    ("--beam", "model.beam", int, "translate: beam width used for testing (1 = greedy)"),
-    ("--length-penalty", "model.length_penalty", float, "translate: rank beams by log-prob / length**P"),
-    ("--layers", "model.layers", int, "stacked recurrent layers"),
-    ("--bidirectional", "model.bidirectional", bool, "read both directions (rnn family)"),
-    ("--dropout", "model.dropout", float, "dropout rate"),
-    ("--pooling", "model.pooling", str, "rnn sequence summary: last, max, mean, or several joined with + (max+mean)"),
-    ("--kernel-sizes", "model.kernel_sizes", "list", "cnn filter widths, e.g. 3,4,5"),
-    ("--filters", "model.filters", int, "cnn filters per width"),
-    ("--bigrams", "model.bigrams", bool, "bow: add hashed bigram features"),
-    ("--hash-buckets", "model.hash_buckets", int, "bow: buckets for hashed bigrams"),
-    ("--char-features", "model.char_features", bool, "tag: char CNN features per word (default on)"),
-    ("--word-dropout", "model.word_dropout", float, "tag/classify: training reads a word seen c times as <unk> with chance A/(A+c)"),
-    ("--guidance", "model.guidance", float, "generate: default guidance weight of the trained model's sampling"),
-    ("--condition-dropout", "model.condition_dropout", float, "generate: hide the condition of this share of training examples (enables --guidance)"),
-    ("--char-dim", "model.char_dim", int, "tag: character embedding size"),
-    ("--char-filters", "model.char_filters", int, "tag: char CNN features per word"),
-    ("--features", "model.features", str, "linear: count, tfidf or binary"),
-    ("--ngram-max", "model.ngram_max", int, "linear: longest n-gram"),
-    ("--min-df", "model.min_df", int, "linear: drop n-grams seen in fewer documents"),
-    ("--nb", "model.nb", bool, "linear: naive-Bayes feature scaling (NBSVM)"),
-    ("--C", "model.C", float, "linear: inverse regularization strength"),
-    ("--epochs", "train.epochs", int, "maximum epochs"),
-    ("--batch-size", "train.batch_size", int, "examples per batch"),
-    ("--lr", "train.lr", float, "Adam learning rate"),
-    ("--weight-decay", "train.weight_decay", float, "Adam weight decay"),
-    ("--lr-decay", "train.lr_decay", float, "multiply the learning rate by this after each epoch (default 1)"),
-    ("--ema", "train.ema", float, "evaluate and keep an exponential moving average of the weights with this per-step decay, e.g. 0.999 (default 0 = off)"),
-    ("--label-smoothing", "train.label_smoothing", float, "translate: label smoothing of the training loss"),
-    ("--grad-clip", "train.grad_clip", float, "gradient norm clipping (0 = off)"),
-    ("--patience", "train.patience", int, "early stopping patience in epochs (0 = off)"),
-    ("--seed", "train.seed", int, "random seed (same seed, same machine: same metrics)"),
-    ("--accelerator", "train.accelerator", str, "Lightning accelerator: auto, cpu, gpu"),
-    ("--devices", "train.devices", str, "Lightning devices, e.g. 2 or auto"),
-    ("--strategy", "train.strategy", str, "Lightning strategy, e.g. ddp"),
-    ("--num-nodes", "train.num_nodes", int, "machines for distributed training"),
-    ("--precision", "train.precision", str, "Lightning precision, e.g. 32-true, bf16-mixed"),
-    ("--progress", "train.progress", bool, "show progress bars"),
-    ("--seq-len", "train.seq_len", int, "lm: tokens per training window (truncated BPTT, default 100)"),
-    ("--max-minutes", "train.max_minutes", float, "stop training after this many minutes; the best model is kept"),
-]
+SETTING_VERBS = ("train", "compare")  # verbs that take every setting as a flag
 
 
 def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("settings (override --config)")
-    for flag, setting, kind, help_text in SETTING_FLAGS:
-        dest = "set:" + setting
+    """One flag per declared setting (config.setting metadata), grouped by who owns it: the
+    data and training sections, the shared model settings, each family's and each task's."""
+    from typing import get_args
+
+    from seqlab.config import flag_of, iter_settings
+
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for name, f, hint, owner in iter_settings():
+        if not f.metadata.get("cli", True):
+            continue
+        if owner not in groups:
+            title = {"data": "data", "train": "training", "model": "model (every family)"}.get(owner, owner)
+            groups[owner] = parser.add_argument_group(f"{title} settings (override --config)")
+        kind = next((a for a in get_args(hint) if a is not type(None)), hint)
+        dest, help_text = "set:" + name, f.metadata.get("help", "")
         if kind is bool:
-            group.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+            groups[owner].add_argument(flag_of(name, f), dest=dest, action=argparse.BooleanOptionalAction,
+                                       default=None, help=help_text)
         else:
-            group.add_argument(flag, dest=dest, type=str if kind == "list" else kind, default=None, help=help_text)
+            kind = kind if kind in (int, float) else str  # lists: comma-separated, read by config
+            groups[owner].add_argument(flag_of(name, f), dest=dest, type=kind, default=None, help=help_text)
 
 
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
     return {k[4:]: v for k, v in vars(args).items() if k.startswith("set:") and v is not None}
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(verb_hint: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser. Setting flags (generated from the families' and tasks' settings,
+    which imports torch) are added only when `verb_hint` is a verb that takes them, so
+    `seqlab predict` starts without importing the training stack."""
     from seqlab import __version__
 
     root = argparse.ArgumentParser(
@@ -124,7 +75,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="YAML file of settings (flags override it)")
     p.add_argument("--resume", nargs="?", const="last", default=None,
                    help="continue from OUT/checkpoints/last.ckpt (or a given .ckpt)")
-    _add_setting_flags(p)
+    if verb_hint in SETTING_VERBS:
+        _add_setting_flags(p)
 
     p = verb("test", "evaluate a bundle on a dataset split or a file",
              "seqlab test runs/imdb-lstm --data imdb --split test --json")
@@ -187,7 +139,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder for the bundles and the report")
     p.add_argument("--task", default="classify", help="task shape (default: classify)")
     p.add_argument("--config", help="YAML file of settings")
-    _add_setting_flags(p)
+    if verb_hint in SETTING_VERBS:
+        _add_setting_flags(p)
 
     p = verb("probe", "order-sensitivity probe: minimal pairs with identical bags of words",
              "seqlab probe runs/demo/lstm --pairs pairs.tsv --json")
@@ -203,6 +156,12 @@ def _parser() -> argparse.ArgumentParser:
              "seqlab datasets --data-dir ../shared/data")
     p.add_argument("--data-dir", help="folder with the publishers' files")
     p.add_argument("--fetch", metavar="NAME", help="download NAME into the cache now")
+
+    from seqlab.serve import EXAMPLE as SERVE_EXAMPLE
+    from seqlab.serve import add_arguments as add_serve_arguments
+
+    add_serve_arguments(verb("serve", "serve bundles over HTTP: predict, generate, translate, micro-batched "
+                                      "(needs pip install 'seqlab[serve]')", SERVE_EXAMPLE))
 
     p = verb("demo", "the lecture's point, measured: BoW vs CNN vs LSTM on order-sensitive reviews",
              "seqlab demo            # built-in corpus, offline, under a minute on 2 CPU cores")
@@ -423,10 +382,17 @@ def cmd_demo(args) -> None:
     _print(args, result, result["text"])
 
 
+def cmd_serve(args) -> None:
+    from seqlab.serve import serve, settings_from_args
+
+    serve(settings_from_args(args))
+
+
 COMMANDS = {
     "train": cmd_train, "test": cmd_test, "predict": cmd_predict, "compare": cmd_compare,
     "probe": cmd_probe, "bow": cmd_bow, "datasets": cmd_datasets, "demo": cmd_demo,
     "generate": cmd_generate, "inspect": cmd_inspect, "translate": cmd_translate,
+    "serve": cmd_serve,
 }
 
 
@@ -438,8 +404,14 @@ def _quiet_libraries(verbose: bool) -> None:
     os.environ.setdefault("PYTHONWARNINGS", "ignore")  # reaches DDP worker processes too
 
 
+def _verb_of(argv: list[str]) -> str | None:
+    """The verb named on the command line: its first word that is not an option."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = _parser(_verb_of(argv))
     args, extras = parser.parse_known_args(argv)
     # texts after an option (`translate DIR --beam 5 "Ein Hund."`): argparse leaves them over
     if extras and isinstance(getattr(args, "texts", None), list) and not any(e.startswith("-") for e in extras):

@@ -10,113 +10,113 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-from dataclasses import dataclass, field
+import functools
+import math
+from collections.abc import Callable
+from dataclasses import MISSING, dataclass, field
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
 from seqlab.errors import SeqlabError
 
 
+def setting(default: Any = MISSING, help: str = "", *, flag: str | None = None, choices: tuple | None = None,
+            min: float | None = None, max: float | None = None, above: float | None = None,
+            below: float | None = None, check: Callable[[Any], Any] | None = None,
+            default_factory: Callable[[], Any] | None = None, cli: bool = True) -> Any:
+    """A dataclass field that declares, next to its definition, what the CLI and the checks
+    need: its --help text, its flag (default: --field-name), and its valid values (choices;
+    min/max inclusive, above/below exclusive; `check` raises SeqlabError). None is always
+    valid for Optional fields. `cli=False`: no generated flag (the verb has its own)."""
+    meta = {"help": help, "flag": flag, "choices": choices, "min": min, "max": max, "above": above,
+            "below": below, "check": check, "cli": cli}
+    if default_factory is not None:
+        return field(default_factory=default_factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
 @dataclass
 class DataConfig:
-    source: str | None = None  # dataset name or path
-    test_data: str | None = None  # separate test file
-    data_dir: str | None = None  # folder holding publishers' files
-    format: str | None = None  # reader override: csv, tsv, jsonl, fasttext, folder
-    text_column: str = "text"
-    label_column: str = "label"
-    condition_column: str = "condition"  # generate: the column a text is written for
-    encoding: str = "utf-8"
-    validation_fraction: float = 0.1
-    limit: int | None = None  # keep at most this many examples per split (quick runs)
-    tokenizer: str = "word"  # word | char
-    lowercase: bool = True
-    max_vocab: int | None = 20000
-    min_freq: int = 1
-    max_length: int | None = 400  # tokens kept per example (from the start)
+    source: str | None = setting(None, "dataset name or path", cli=False)
+    test_data: str | None = setting(None, "a separate test file")
+    data_dir: str | None = setting(None, "folder with the publishers' files (default $SEQLAB_DATA_DIR)")
+    format: str | None = setting(None, "reader: csv, tsv, jsonl, fasttext, folder; tag: conllu, tsv "
+                                 "(default: by extension)")
+    text_column: str = setting("text", "column/field holding the text (default: text)")
+    label_column: str = setting("label", "column/field holding the label (default: label)")
+    condition_column: str = setting("condition", "generate: column/field the text is written for "
+                                    "(default: condition)")
+    encoding: str = setting("utf-8", "file encoding (default utf-8), e.g. latin-1")
+    validation_fraction: float = setting(0.1, "share of train held out when no validation split is given",
+                                         above=0, below=1)
+    limit: int | None = setting(None, "use at most N random examples per split (quick runs)", min=1)
+    tokenizer: str = setting("word", "word, char or bpe", choices=("word", "char", "bpe"))
+    lowercase: bool = setting(True, "lowercase text before tokenizing")
+    max_vocab: int | None = setting(20000, "keep the N most frequent tokens", min=5)
+    min_freq: int = setting(1, "drop tokens seen fewer times in training", min=1)
+    max_length: int | None = setting(400, "tokens kept per example, from the start (at least 1)", min=1)
     # translate: parallel files, one sentence per line (gzip accepted), aligned by line
-    source_file: str | None = None
-    target_file: str | None = None
-    valid_source: str | None = None
-    valid_target: str | None = None
-    test_source: str | None = None
-    test_target: str | None = None
-    tag_column: str = "upos"  # tag: which CoNLL-U tags to learn, upos | xpos
+    source_file: str | None = setting(None, "translate: source sentences, one per line (gzip accepted)",
+                                      flag="--source")
+    target_file: str | None = setting(None, "translate: their translations, line by line", flag="--target")
+    valid_source: str | None = setting(None, "translate: validation source file")
+    valid_target: str | None = setting(None, "translate: validation target file")
+    test_source: str | None = setting(None, "translate: test source file")
+    test_target: str | None = setting(None, "translate: test target file")
+    tag_column: str = setting("upos", "tag: CoNLL-U tags to learn, upos or xpos (default upos)",
+                              choices=("upos", "xpos"))
 
 
 @dataclass
 class ModelConfig:
-    family: str = "lstm"  # bow | cnn | rnn | lstm | gru (+ linear, outside torch)
-    cell: str = "lstm"  # for the rnn family: rnn | lstm | gru
-    embed_dim: int = 128
-    hidden_dim: int = 128
-    layers: int = 1
-    bidirectional: bool = False
-    dropout: float = 0.2
-    pooling: str = "last"  # sequence summary of rnn: last | max | mean, or joined: max+mean
-    kernel_sizes: list[int] = field(default_factory=lambda: [3, 4, 5])
-    filters: int = 100
-    bigrams: bool = False  # bow: add hashed bigram features (fastText style)
-    hash_buckets: int = 2**18
-    # tag: a char CNN over each word, appended to its embedding (helps unseen words)
-    char_features: bool = False
-    char_dim: int = 50  # character embedding size
-    char_filters: int = 100  # char CNN output size per word (measured better than 64 on EWT)
-    # generate: share of training examples whose condition is hidden (learns the unconditional
-    # model that sampling with guidance contrasts against)
-    condition_dropout: float = 0.0
-    guidance: float = 0.0  # generate: default guidance weight when sampling
+    """The model settings every family shares. The run's `model` section is this plus each
+    family's and each task's own settings dataclass (composed by `model_config_type`)."""
+
+    family: str = setting("lstm", "bow, cnn, rnn, lstm, gru or linear", cli=False)
+    embed_dim: int = setting(128, "embedding size", min=1)
+    hidden_dim: int = setting(128, "hidden size (rnn state, bow MLP)", min=1)
+    dropout: float = setting(0.2, "dropout rate", min=0, below=1)
     # tag, classify: training reads a word seen c times as <unk> with probability a/(a + c)
-    word_dropout: float = 0.0
-    # translate: attention none | dot | general | additive; decoding beam width and length
-    # penalty (hypotheses ranked by log-probability / length**length_penalty)
-    attention: str = "general"
-    beam: int = 5
-    length_penalty: float = 1.0
-    # linear baseline (scikit-learn)
-    features: str = "tfidf"  # count | tfidf | binary
-    ngram_max: int = 1
-    min_df: int = 1  # linear: drop n-grams seen in fewer training documents
-    nb: bool = False
-    C: float = 3.0
+    word_dropout: float = setting(0.0, "tag/classify: training reads a word seen c times as <unk> with "
+                                  "chance A/(A+c)", min=0)
+
+
+PRECISIONS = ("32-true", "32", "16-mixed", "16", "bf16-mixed", "bf16", "16-true", "bf16-true", "64-true", "64")
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
 
 
 @dataclass
 class TrainConfig:
-    epochs: int = 5
-    batch_size: int = 64
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    lr_decay: float = 1.0  # learning rate multiplied by this after each epoch (1 = constant)
+    epochs: int = setting(5, "maximum epochs", min=1)
+    batch_size: int = setting(64, "examples per batch", min=1)
+    lr: float = setting(1e-3, "Adam learning rate", above=0)
+    weight_decay: float = setting(0.0, "Adam weight decay", min=0)
+    lr_decay: float = setting(1.0, "multiply the learning rate by this after each epoch (default 1)",
+                              above=0, max=1)
     # keep an exponential moving average of the weights (decay per step; 0 = off); validation,
     # checkpoints and the bundle use the average, which is smoother than the last step's weights
-    ema: float = 0.0
-    grad_clip: float = 1.0
-    label_smoothing: float = 0.0  # translate: spread this much target probability evenly
-    patience: int = 3  # early stopping, in epochs without improvement
-    seed: int = 0
-    accelerator: str = "auto"
-    devices: str = "auto"
-    strategy: str = "auto"
-    num_nodes: int = 1
-    precision: str = "32-true"
-    progress: bool = True
-    seq_len: int = 100  # lm: tokens per truncated-BPTT window
-    max_minutes: float | None = None  # stop after this much training; the best model is kept
-
-    def check(self) -> None:
-        """Refuse impossible values before any data is read (loading can take minutes)."""
-        if not 0 < self.lr_decay <= 1:
-            raise SeqlabError(f"--lr-decay must be in (0, 1] (got {self.lr_decay})")
-        if not 0 <= self.ema < 1:
-            raise SeqlabError(f"--ema must be in [0, 1), e.g. 0.999; 0 turns it off (got {self.ema})")
+    ema: float = setting(0.0, "evaluate and keep an exponential moving average of the weights with this "
+                         "per-step decay, e.g. 0.999 (default 0 = off)", min=0, below=1)
+    grad_clip: float = setting(1.0, "gradient norm clipping (0 = off)", min=0)
+    label_smoothing: float = setting(0.0, "translate: label smoothing of the training loss", min=0, below=1)
+    patience: int = setting(3, "early stopping patience in epochs (0 = off)", min=0)
+    seed: int = setting(0, "random seed (same seed, same machine: same metrics)", min=0)
+    accelerator: str = setting("auto", "Lightning accelerator: auto, cpu, gpu", choices=ACCELERATORS)
+    devices: str = setting("auto", "Lightning devices, e.g. 2 or auto")
+    strategy: str = setting("auto", "Lightning strategy, e.g. ddp")
+    num_nodes: int = setting(1, "machines for distributed training", min=1)
+    precision: str = setting("32-true", "Lightning precision, e.g. 32-true, bf16-mixed", choices=PRECISIONS)
+    progress: bool = setting(True, "show progress bars")
+    seq_len: int = setting(100, "lm: tokens per training window (truncated BPTT, default 100)", min=1)
+    max_minutes: float | None = setting(None, "stop training after this many minutes; the best model is kept",
+                                        above=0)
 
 
 @dataclass
 class RunConfig:
     task: str = "classify"
     data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
+    model: ModelConfig = field(default_factory=lambda: model_config_type()())
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -219,55 +219,96 @@ DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     "imdb": {"data.max_length": 400},
 }
 
-# Settings a task implies unless the user, a dataset or a family sets them. Tagging reads
-# both directions and spells out each word (the char CNN sees the original case, so words
-# stay lowercased: measured better on UD-EWT slices, with and without char features); it
-# takes more, smaller steps than classification (measured: 2 epochs of 1.35k sentences).
-TASK_DEFAULTS: dict[str, dict[str, Any]] = {
-    # Word dropout 0.25 with lr decay 0.95 took UD-EWT test UPOS from 0.9467 to 0.9524 and
-    # unseen-word accuracy from 0.764 to 0.797 (bench/tag.py bilstm-char-wd).
-    "tag": {
-        "model.bidirectional": True,
-        "model.char_features": True,
-        "model.word_dropout": 0.25,
-        "train.batch_size": 32,
-        "train.lr": 0.002,
-        "train.lr_decay": 0.95,
-    },
-    # Language models read characters as written (case and all code points) by default.
-    "lm": {"data.tokenizer": "char", "data.lowercase": False, "train.lr": 0.002},
-    # Translation: subwords as written (scored cased on raw text), a bidirectional encoder; the
-    # sizes of bench/translate.py's gru-attention run (Multi30k test BLEU 38.97).
-    "translate": {"data.tokenizer": "bpe", "data.lowercase": False, "data.max_vocab": 8000,
-                  "data.max_length": 100, "model.bidirectional": True, "model.embed_dim": 256,
-                  "model.hidden_dim": 512, "model.dropout": 0.3, "train.label_smoothing": 0.1,
-                  "train.lr_decay": 0.9},
-    # Conditional generation writes short texts (names) one character at a time.
-    # Names: condition dropout 0.15 + guidance 1.0 measured 0.77 conditioning accuracy at
-    # temperature 0.8 against 0.56 for plain sampling (bench/generate.py, BENCHMARKS.md).
-    "generate": {"data.tokenizer": "char", "data.lowercase": False, "data.max_length": 32,
-                 "train.lr": 0.002, "model.condition_dropout": 0.15, "model.guidance": 1.0},
-}
-
-# Settings a family implies unless the user sets them (Kim 2014 used dropout 0.5).
-FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
-    "cnn": {"model.dropout": 0.5},
-    "bow": {"model.dropout": 0.0},
-}
-
-
 def resolve_setting_name(name: str) -> str:
     """`epochs` -> `train.epochs`; dotted names pass through. Ambiguous or unknown: error."""
     if "." in name or name == "task":
         return name
-    sections = [s for s in SECTIONS if name in {f.name for f in dataclasses.fields(_SECTION_TYPES[s])}]
+    sections = [s for s in SECTIONS if name in {f.name for f in dataclasses.fields(section_types()[s])}]
     if len(sections) != 1:
         what = "ambiguous" if sections else "unknown"
         raise SeqlabError(f"{what} setting {name!r}; write it as section.field (sections: {', '.join(SECTIONS)})")
     return f"{sections[0]}.{name}"
 
 
-_SECTION_TYPES = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
+def section_types() -> dict[str, type]:
+    return {"data": DataConfig, "model": model_config_type(), "train": TrainConfig}
+
+
+def settings_owners() -> list[tuple[str, type]]:
+    """(owner, settings dataclass) for the model section: the shared fields, then each family's
+    and each task's own (from the two tables). Imports the tables, hence torch."""
+    from seqlab.families import FAMILIES
+    from seqlab.tasks import TASKS
+
+    owners: list[tuple[str, type]] = [("model", ModelConfig)]
+    owners += [(name, row.settings) for name, row in FAMILIES.items()]
+    owners += [(name, task.settings) for name, task in TASKS.items() if task.settings is not None]
+    return owners
+
+
+@functools.cache
+def model_config_type() -> type:
+    """The run's `model` section: ModelConfig plus every registered family's and task's
+    settings, as one flat dataclass (`model.kernel_sizes`, `model.attention`, ...), so configs,
+    flags and bundles address every setting the same way whoever owns it."""
+    seen: dict[str, str] = {f.name: "model" for f in dataclasses.fields(ModelConfig)}
+    extra = []
+    for owner, settings in settings_owners()[1:]:
+        hints = get_type_hints(settings)
+        for f in dataclasses.fields(settings):
+            if f.name in seen:
+                raise TypeError(f"setting model.{f.name} is declared by both {seen[f.name]} and {owner}")
+            seen[f.name] = owner
+            extra.append((f.name, hints[f.name], f))
+    composed = dataclasses.make_dataclass("ModelConfig", extra, bases=(ModelConfig,))
+    composed.__module__ = __name__
+    composed.owners = seen  # field -> who declares it (for --help groups)
+    return composed
+
+
+def iter_settings() -> list[tuple[str, dataclasses.Field, Any, str]]:
+    """Every setting as (section.field, field, type, owner), for flags and checks."""
+    out = []
+    owners = model_config_type().owners
+    for section, kind in section_types().items():
+        hints = get_type_hints(kind)
+        for f in dataclasses.fields(kind):
+            owner = owners.get(f.name, "model") if section == "model" else section
+            out.append((f"{section}.{f.name}", f, hints[f.name], owner))
+    return out
+
+
+def check_settings(cfg: RunConfig) -> None:
+    """Refuse impossible values before any data is read, for flags, config files and Python
+    keyword arguments alike: each field's declared choices and range (see `setting`)."""
+    for name, f, _, _ in iter_settings():
+        section, _, key = name.partition(".")
+        value = getattr(getattr(cfg, section), key)
+        _check_value(name, f, value)
+
+
+def flag_of(name: str, f: dataclasses.Field) -> str:
+    return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+
+
+def _check_value(name: str, f: dataclasses.Field, value: Any) -> None:
+    meta = f.metadata
+    if value is None or not meta:
+        return
+    what = f"{flag_of(name, f)} ({name})"
+    for item in value if isinstance(value, list) else [value]:
+        if isinstance(item, float) and not math.isfinite(item):
+            raise SeqlabError(f"{what} must be a finite number (got {item})")
+        if meta.get("choices") is not None and item not in meta["choices"]:
+            raise SeqlabError(f"{what} must be one of: {', '.join(map(str, meta['choices']))} (got {item!r})")
+        bounds = [("min", lambda v, b: v >= b, "at least"), ("max", lambda v, b: v <= b, "at most"),
+                  ("above", lambda v, b: v > b, "above"), ("below", lambda v, b: v < b, "below")]
+        for key, ok, words in bounds:
+            bound = meta.get(key)
+            if bound is not None and isinstance(item, int | float) and not ok(item, bound):
+                raise SeqlabError(f"{what} must be {words} {bound} (got {item})")
+    if meta.get("check") is not None:
+        meta["check"](value)
 
 
 def build_config(
@@ -288,13 +329,16 @@ def build_config(
     if family is not None:
         layered["model.family"] = family
     layered.update(explicit)
+    from seqlab.families import family_of
+    from seqlab.tasks import task_class
+
     cfg = RunConfig()
     source = layered.get("data.source")
-    fam = layered.get("model.family", cfg.model.family)
+    fam = str(layered.get("model.family", cfg.model.family))
     implied = {
-        **TASK_DEFAULTS.get(str(layered["task"]), {}),
+        **task_class(str(layered["task"])).defaults,
         **DATASET_DEFAULTS.get(str(source), {}),
-        **FAMILY_DEFAULTS.get(str(fam), {}),
+        **family_of(fam).defaults,
     }
     apply_overrides(cfg, {**implied, **layered})
     return cfg

@@ -133,7 +133,7 @@ def visualize(bundle, text: str, out: str | Path, unit: int | None = None) -> di
     states = result["states"]
     unit = pick_unit(states, unit)
     values = states[:, unit]
-    if bundle.cfg.model.family in ("cnn", "bow"):  # ReLU features: scale into [0, 1]
+    if float(states.min()) >= 0:  # ReLU features (cnn, bow), unbounded: scale into [0, 1]
         values = values / max(float(np.abs(values).max()), 1e-6)
     title = f"{bundle.directory.name}: {bundle.cfg.model.family}, unit {unit} of {states.shape[1]}"
     if png:

@@ -1,8 +1,10 @@
 """The family contract and what every family shares.
 
-A family is an encoder: `(token ids (B, T), lengths (B,)) -> Encoded`, with per-step states
-for many-to-many tasks and a sequence summary for many-to-one tasks. Tasks put their heads on
-top; nothing outside a family knows which family it is.
+A neural family is an `Encoder`: `(token ids (B, T), lengths (B,)) -> Encoded`, with per-step
+states for many-to-many tasks and a sequence summary for many-to-one tasks. Tasks put their
+heads on top and read only what the contract below exposes (sizes, whether the encoder
+carries a state, how far back a stateless causal encoder sees); nothing outside a family
+tests which family it is.
 
 A task may feed per-step features of its own beside the token ids (the tagger's character
 features of each word): built with `extra_dim=X`, a family reads `extra` (B, T, X) appended
@@ -12,12 +14,15 @@ to its token embeddings via `embed` below. With extra_dim=0 (the default) nothin
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from torch import nn
 
 from seqlab.vocab import PAD_ID
+
+if TYPE_CHECKING:
+    pass
 
 
 @dataclass
@@ -26,6 +31,37 @@ class Encoded:
     summary: torch.Tensor  # (B, summary_dim): one vector per sequence
     mask: torch.Tensor  # (B, T) bool, True at real (non-pad) steps
     state: Any = None  # recurrent state after the last step (carried across lm windows)
+
+
+class Encoder(nn.Module):
+    """What every neural family is. Built as `Encoder(vocab_size, cfg, causal=, extra_dim=)`:
+    `cfg` is the run's model settings (the shared ones and the family's own dataclass), `causal`
+    asks for step outputs that never see a later token (lm, decoders), `extra_dim` is the size
+    of per-step features a task feeds beside the ids (see `embed`).
+
+    Subclasses set in __init__:
+        vocab_size   rows of the token embedding
+        state_dim    size of each per-step state (Encoded.states[..., :])
+        summary_dim  size of the sequence summary (Encoded.summary)
+    and may override:
+        stateful     True when forward takes an initial `state` and returns the final one
+                     (recurrent: carried across lm windows, set by a decoder's bridge)
+        context_size for a stateless causal encoder, how many earlier ids step 0 of a window
+                     needs to equal one unbroken text (its receptive field minus one)
+    """
+
+    stateful: ClassVar[bool] = False
+    vocab_size: int
+    state_dim: int
+    summary_dim: int
+
+    @property
+    def context_size(self) -> int:
+        return 0
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor, state: Any = None,
+                extra: torch.Tensor | None = None) -> Encoded:
+        raise NotImplementedError
 
 
 def length_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:

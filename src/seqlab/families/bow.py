@@ -8,18 +8,30 @@ embedding through the same MLP (for tagging), or, when causal, the mean over the
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from seqlab.config import ModelConfig
-from seqlab.families.base import Encoded, keras_init, length_mask, masked_mean
+from seqlab.config import setting
+from seqlab.families.base import Encoded, Encoder, keras_init, length_mask, masked_mean
+
+if TYPE_CHECKING:
+    from seqlab.config import ModelConfig
 
 _BIGRAM_PRIME = 1_000_003
 CAUSAL_CONTEXT = 8
 
 
-class BagOfWords(nn.Module):
+@dataclass
+class BowSettings:
+    bigrams: bool = setting(False, "bow: add hashed bigram features (fastText style)")
+    hash_buckets: int = setting(2**18, "bow: buckets for hashed bigrams", min=1)
+
+
+class BagOfWords(Encoder):
     def __init__(self, vocab_size: int, cfg: ModelConfig, *, causal: bool = False, extra_dim: int = 0):
         super().__init__()
         self.vocab_size = vocab_size
@@ -32,6 +44,10 @@ class BagOfWords(nn.Module):
         )
         self.state_dim = self.summary_dim = cfg.hidden_dim
         keras_init(self)
+
+    @property
+    def context_size(self) -> int:
+        return CAUSAL_CONTEXT - 1 if self.causal else 0
 
     def _bigram_ids(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Hash each adjacent pair into one of `buckets` extra rows: (B, T) -> (B, T-1)."""

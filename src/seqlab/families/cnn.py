@@ -9,13 +9,17 @@ steps do not depend on how much padding follows.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from seqlab.config import ModelConfig
+from seqlab.config import setting
 from seqlab.families.base import (
     Encoded,
+    Encoder,
     embed,
     keras_init,
     length_mask,
@@ -23,10 +27,21 @@ from seqlab.families.base import (
     masked_max,
 )
 
+if TYPE_CHECKING:
+    from seqlab.config import ModelConfig
 
-class ConvEncoder(nn.Module):
+
+@dataclass
+class ConvSettings:
+    kernel_sizes: list[int] = setting(None, "cnn filter widths, e.g. 3,4,5", default_factory=lambda: [3, 4, 5],
+                                      min=1)
+    filters: int = setting(100, "cnn filters per width", min=1)
+
+
+class ConvEncoder(Encoder):
     def __init__(self, vocab_size: int, cfg: ModelConfig, *, causal: bool = False, extra_dim: int = 0):
         super().__init__()
+        self.vocab_size = vocab_size
         self.causal = causal
         self.embedding = make_embedding(vocab_size, cfg.embed_dim)
         self.kernel_sizes = list(cfg.kernel_sizes)
@@ -35,6 +50,10 @@ class ConvEncoder(nn.Module):
         self.dropout = nn.Dropout(cfg.dropout)
         self.state_dim = self.summary_dim = cfg.filters * len(self.kernel_sizes)
         keras_init(self)
+
+    @property
+    def context_size(self) -> int:
+        return max(self.kernel_sizes) - 1 if self.causal else 0
 
     def _padding(self, k: int) -> tuple[int, int]:
         return (k - 1, 0) if self.causal else ((k - 1) // 2, k // 2)

@@ -9,13 +9,17 @@ still the fast padded kernel. Cell-specific state (LSTM's (h, c)) stays inside t
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 
-from seqlab.config import ModelConfig
+from seqlab.config import setting
 from seqlab.errors import SeqlabError
 from seqlab.families.base import (
     Encoded,
+    Encoder,
     embed,
     keras_init,
     last_step,
@@ -25,8 +29,21 @@ from seqlab.families.base import (
     masked_mean,
 )
 
+if TYPE_CHECKING:
+    from seqlab.config import ModelConfig
+
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 POOLINGS = ("last", "max", "mean")
+
+
+@dataclass
+class RecurrentSettings:
+    cell: str = setting("lstm", "recurrent cell: lstm, gru or rnn (translate: the decoder's with a bow/cnn "
+                        "encoder)", choices=tuple(CELLS))
+    layers: int = setting(1, "stacked recurrent layers", min=1)
+    bidirectional: bool = setting(False, "read both directions (rnn family)")
+    pooling: str = setting("last", "rnn sequence summary: last, max, mean, or several joined with + (max+mean)",
+                           check=lambda spec: parse_pooling(spec))
 
 
 def parse_pooling(spec: str) -> tuple[str, ...]:
@@ -50,9 +67,12 @@ def reverse_within_length(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tenso
     return x.gather(1, index)
 
 
-class RecurrentEncoder(nn.Module):
+class RecurrentEncoder(Encoder):
+    stateful = True  # takes an initial (h) or (h, c) and returns the final one
+
     def __init__(self, vocab_size: int, cfg: ModelConfig, *, causal: bool = False, extra_dim: int = 0):
         super().__init__()
+        self.vocab_size = vocab_size
         if cfg.cell not in CELLS:
             raise SeqlabError(f"unknown cell {cfg.cell!r}; choose one of: {', '.join(CELLS)}")
         if causal and cfg.bidirectional:

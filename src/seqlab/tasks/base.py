@@ -54,6 +54,12 @@ class Task:
     #   probe      minimal-pair order probe and class probabilities (classify)
     #   inspect    per-step states/outputs of one text (lm; classify and tag with the page)
     verbs: frozenset[str] = frozenset({"predict"})
+    # the task's own model settings (a dataclass of `setting` fields), or None
+    settings: type | None = None
+    # settings the task implies unless the user, a dataset or a family sets them
+    defaults: dict[str, Any] = {}
+    # whether estimator families (linear: fit in one call on whole texts) can do this task
+    accepts_estimators = False
 
     def __init__(self, cfg: RunConfig):
         self.cfg = cfg

@@ -71,6 +71,7 @@ def read_classification_source(cfg: RunConfig) -> dict[str, list[dict]]:
 class ClassifyTask(Task):
     name = "classify"
     verbs = frozenset({"predict", "probe", "inspect"})
+    accepts_estimators = True
     monitor = ("val_accuracy", "max")
 
     def __init__(self, cfg: RunConfig):
@@ -120,6 +121,12 @@ class ClassifyTask(Task):
             "labels": torch.tensor([it["label"] for it in items]),
             "index": torch.tensor([it["index"] for it in items]),
         }
+
+    def fit_estimator(self, estimator, train: list[dict]):
+        """Fit an estimator family (linear) on the training texts: (model, seconds)."""
+        model, seconds = estimator.fit(self.cfg, [ex["text"] for ex in train], [ex["label"] for ex in train])
+        self.labels = list(model.labels_)
+        return model, seconds
 
     # -- model ---------------------------------------------------------------------------
     def build_model(self) -> nn.Module:
@@ -185,7 +192,9 @@ class ClassifyTask(Task):
             self.tokenizer.save(directory / "tokenizer.json")
 
     def load_vocab(self, directory: Path, state: dict[str, Any]) -> None:
-        if self.cfg.model.family != "linear":
+        from seqlab.families import family_of
+
+        if family_of(self.cfg.model.family).neural:  # an estimator keeps its own vocabulary
             self.tokenizer = TextTokenizer.load(directory / "tokenizer.json")
         self.labels = list(state["labels"])
 

@@ -40,8 +40,6 @@ from seqlab.data.stream import (
 from seqlab.data.tokenize import BOS_ID, EOS_ID, PAD_ID, UNK_ID, TextTokenizer
 from seqlab.errors import SeqlabError
 from seqlab.families import build_encoder
-from seqlab.families.bow import CAUSAL_CONTEXT, BagOfWords
-from seqlab.families.cnn import ConvEncoder
 from seqlab.tasks.base import Task
 
 # Rows a split is read in for validation and evaluation. Each row starts with no context, so
@@ -49,16 +47,6 @@ from seqlab.tasks.base import Task
 # validation characters: well under 1% of the loss) while batching still pays.
 EVAL_ROWS = 16
 _CLOSING = set(".,;:!?)]}'\"%")  # word level: no space before these when printing
-
-
-def context_size(encoder: nn.Module) -> int | None:
-    """Ids a stateless causal family must see before a window to match one unbroken text
-    (its receptive field minus one); None for recurrent families, which carry a state."""
-    if isinstance(encoder, ConvEncoder):
-        return max(encoder.kernel_sizes) - 1
-    if isinstance(encoder, BagOfWords):
-        return CAUSAL_CONTEXT - 1
-    return None
 
 
 def detach_state(state: Any) -> Any:
@@ -87,7 +75,9 @@ class LanguageModel(nn.Module):
     def __init__(self, encoder: nn.Module, vocab_size: int):
         super().__init__()
         self.encoder = encoder
-        self.context = context_size(encoder)
+        # ids a stateless causal encoder must see before a window to match one unbroken text;
+        # None for an encoder that carries its own state (recurrent)
+        self.context = None if encoder.stateful else encoder.context_size
         self.head = nn.Linear(encoder.state_dim, vocab_size)
 
     def encode(self, ids: torch.Tensor, lengths: torch.Tensor, state=None) -> tuple[torch.Tensor, Any]:
@@ -108,6 +98,8 @@ class LanguageModel(nn.Module):
 class LMTask(Task):
     name = "lm"
     verbs = frozenset({"predict", "generate", "inspect"})
+    # Language models read characters as written (case and all code points) by default.
+    defaults = {"data.tokenizer": "char", "data.lowercase": False, "train.lr": 0.002}
     monitor = ("val_loss", "min")
 
     def __init__(self, cfg: RunConfig):

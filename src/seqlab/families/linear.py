@@ -1,0 +1,57 @@
+"""The linear family: scikit-learn's n-gram counts / TF-IDF + logistic regression (seqlab.linear),
+behind the family table like the neural families.
+
+It is not an encoder: it is an *estimator* family, fit in one call on whole texts instead of
+trained by Lightning, and saved as linear.json + linear.safetensors instead of
+model.safetensors. Tasks that accept estimators (classify) fit it through `fit`; bundles save
+and load it through `save` / `load` here. scikit-learn is imported only when it is used.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from seqlab.config import setting
+
+if TYPE_CHECKING:
+    from seqlab.config import RunConfig
+
+FEATURE_KINDS = ("count", "tfidf", "binary")  # seqlab.linear.FEATURE_KINDS, without importing sklearn
+
+
+@dataclass
+class LinearSettings:
+    features: str = setting("tfidf", "linear: count, tfidf or binary", choices=FEATURE_KINDS)
+    ngram_max: int = setting(1, "linear: longest n-gram", min=1)
+    min_df: int = setting(1, "linear: drop n-grams seen in fewer training documents", min=1)
+    nb: bool = setting(False, "linear: naive-Bayes feature scaling (NBSVM)")
+    C: float = setting(3.0, "linear: inverse regularization strength", above=0)
+
+
+class LinearEstimator:
+    """Adapter: the family table's face of seqlab.linear.LinearClassifier."""
+
+    @staticmethod
+    def fit(cfg: RunConfig, texts: list[str], labels: list[str]):
+        """A fitted LinearClassifier and the seconds the fit took."""
+        from seqlab.linear import LinearClassifier, LinearConfig
+
+        m = cfg.model
+        linear_cfg = LinearConfig(features=m.features, ngram_max=m.ngram_max, min_df=m.min_df, nb=m.nb, C=m.C,
+                                  lowercase=cfg.data.lowercase)
+        start = time.perf_counter()
+        model = LinearClassifier(linear_cfg).fit(texts, labels)
+        return model, time.perf_counter() - start
+
+    @staticmethod
+    def save(model, directory: Path) -> None:
+        model.save(directory)
+
+    @staticmethod
+    def load(directory: Path):
+        from seqlab.linear import LinearClassifier
+
+        return LinearClassifier.load(directory)
