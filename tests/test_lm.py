@@ -182,8 +182,12 @@ def test_task_loss_carries_state_in_window_order_and_resets():
     ids = task.encode(TextSource(text=NON_ASCII))
     windows = task.windows(ids, train=True, shard=False)
     with torch.no_grad():
-        per_window = [task.loss(model, windows[k]) * windows[k]["targets"].numel() for k in range(len(windows))]
-        again = task.loss(model, windows[0])  # a new pass: reset, not carried from the last window
+        per_window, state = [], None
+        for k in range(len(windows)):
+            out = task.step(model, windows[k], state)
+            per_window.append(out.loss * windows[k]["targets"].numel())
+            state = out.state
+        again = task.step(model, windows[0], state).loss  # a new pass: reset, not carried from the last window
         rows = torch.as_tensor(np.asarray(ids[: windows.rows * windows.row_len + 1], dtype=np.int64))
         x = torch.stack([rows[r * windows.row_len : (r + 1) * windows.row_len + 1] for r in range(windows.rows)])
         logits, _ = model(x[:, :-1], torch.full((windows.rows,), windows.row_len))

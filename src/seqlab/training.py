@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
@@ -39,6 +40,9 @@ class SeqlabModule(L.LightningModule):
         self.model = model
         self.train_cfg = train_cfg
         self.val_metrics = task.make_metrics()
+        # what each mode's last batch carried into the next (the lm's recurrent state):
+        # validation keeps its own, so it never disturbs the training pass
+        self._carry: dict[str, Any] = {}
 
     def on_train_batch_start(self, batch, batch_idx) -> None:
         # Randomness (dropout) depends only on (seed, epoch): a run resumed from an epoch
@@ -53,16 +57,21 @@ class SeqlabModule(L.LightningModule):
         """Seconds since training started: the CSV log's wall-time axis (loss vs. time)."""
         return time.perf_counter() - getattr(self, "_start", time.perf_counter())
 
+    def _step(self, mode: str, batch):
+        out = self.task.step(self.model, batch, self._carry.get(mode))
+        self._carry[mode] = out.state
+        return out
+
     def training_step(self, batch, batch_idx):
-        loss = self.task.loss(self.model, batch)
+        loss = self._step("train", batch).loss
         self.log("train_loss", loss, prog_bar=True, batch_size=len(batch["lengths"]))
         self.log("elapsed_s", self._elapsed(), batch_size=len(batch["lengths"]))
         return loss
 
     def validation_step(self, batch, batch_idx):
-        loss = self.task.loss(self.model, batch)
-        self.log("val_loss", loss, prog_bar=True, sync_dist=True, batch_size=len(batch["lengths"]))
-        self.task.update_metrics(self.val_metrics, self.model, batch)
+        out = self._step("eval", batch)  # one forward pass: the loss and the metrics' outputs
+        self.log("val_loss", out.loss, prog_bar=True, sync_dist=True, batch_size=len(batch["lengths"]))
+        self.task.update_metrics(self.val_metrics, out, batch)
 
     def on_validation_epoch_end(self) -> None:
         values = self.val_metrics.compute()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,16 @@ def limit_examples(splits: dict[str, list], limit: int | None, seed: int) -> dic
             examples = random.Random(seed).sample(examples, limit)
         out[name] = examples
     return out
+
+
+@dataclass
+class StepOutput:
+    """One forward pass over a batch: the loss, what the metrics read, and the state to carry
+    into the next batch (the language model's recurrent state; None elsewhere)."""
+
+    loss: torch.Tensor
+    outputs: Any = None
+    state: Any = None
 
 
 class Task:
@@ -99,14 +110,21 @@ class Task:
     def build_model(self) -> nn.Module:
         raise NotImplementedError
 
-    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def step(self, model: nn.Module, batch: dict[str, torch.Tensor], state: Any = None) -> StepOutput:
+        """The one forward pass of a training or validation batch. `state` is what the previous
+        batch's StepOutput carried (kept by the caller, per mode), so the task holds none."""
         raise NotImplementedError
+
+    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The loss of one batch on its own (no carried state)."""
+        return self.step(model, batch).loss
 
     def make_metrics(self):
         """A torchmetrics MetricCollection updated during validation (synced across ranks)."""
         raise NotImplementedError
 
-    def update_metrics(self, metrics, model: nn.Module, batch: dict[str, torch.Tensor]) -> None:
+    def update_metrics(self, metrics, out: StepOutput, batch: dict[str, torch.Tensor]) -> None:
+        """Update the validation metrics from the step's outputs (no second forward pass)."""
         raise NotImplementedError
 
     def predict(self, model: nn.Module, texts: list[str]) -> list[dict[str, Any]]:

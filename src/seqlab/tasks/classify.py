@@ -19,7 +19,7 @@ from seqlab.data.batching import pad_sequences
 from seqlab.data.tokenize import TextTokenizer
 from seqlab.errors import SeqlabError
 from seqlab.families import build_encoder
-from seqlab.tasks.base import Task, drop_words, limit_examples, word_dropout_table
+from seqlab.tasks.base import StepOutput, Task, drop_words, limit_examples, word_dropout_table
 
 
 class SequenceClassifier(nn.Module):
@@ -133,9 +133,10 @@ class ClassifyTask(Task):
         encoder = build_encoder(self.tokenizer.vocab_size, self.cfg.model)
         return SequenceClassifier(encoder, len(self.labels))
 
-    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def step(self, model: nn.Module, batch: dict[str, torch.Tensor], state=None) -> StepOutput:
         ids = drop_words(batch["ids"], self.unk_prob) if model.training else batch["ids"]
-        return F.cross_entropy(model(ids, batch["lengths"]), batch["labels"])
+        logits = model(ids, batch["lengths"])  # (B, n_labels)
+        return StepOutput(F.cross_entropy(logits, batch["labels"]), logits)
 
     def make_metrics(self):
         from torchmetrics import MetricCollection
@@ -149,8 +150,8 @@ class ClassifyTask(Task):
             }
         )
 
-    def update_metrics(self, metrics, model: nn.Module, batch: dict[str, torch.Tensor]) -> None:
-        metrics.update(model(batch["ids"], batch["lengths"]), batch["labels"])
+    def update_metrics(self, metrics, out: StepOutput, batch: dict[str, torch.Tensor]) -> None:
+        metrics.update(out.outputs, batch["labels"])
 
     # -- inference -----------------------------------------------------------------------
     @torch.no_grad()

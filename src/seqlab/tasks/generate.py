@@ -35,7 +35,7 @@ from seqlab.data.tokenize import BOS_ID, EOS_ID, PAD_ID, UNK_ID, TextTokenizer
 from seqlab.errors import SeqlabError
 from seqlab.families import ALL_NAMES, build_encoder, family_of
 from seqlab.families.rnn import StateBridge
-from seqlab.tasks.base import IGNORE, Task, limit_examples, update_token_mean
+from seqlab.tasks.base import IGNORE, StepOutput, Task, limit_examples, update_token_mean
 
 
 @dataclass
@@ -157,22 +157,23 @@ class GenerateTask(Task):
     def null_condition(self) -> int:
         return len(self.conditions)
 
-    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def step(self, model: nn.Module, batch: dict[str, torch.Tensor], state=None) -> StepOutput:
         conditions = batch["conditions"]
         p = self.cfg.model.condition_dropout
         if model.training and p > 0:  # learn the unconditional model too (for guidance)
             hide = torch.rand(conditions.shape, device=conditions.device) < p
             conditions = conditions.masked_fill(hide, self.null_condition)
         logits, _ = model(batch["ids"], batch["lengths"], conditions)
-        return F.cross_entropy(logits.flatten(0, 1).float(), batch["targets"].flatten(), ignore_index=IGNORE)
+        loss = F.cross_entropy(logits.flatten(0, 1).float(), batch["targets"].flatten(), ignore_index=IGNORE)
+        return StepOutput(loss)
 
     def make_metrics(self):
         from torchmetrics import MeanMetric, MetricCollection
 
         return MetricCollection({"nats_per_char": MeanMetric()})
 
-    def update_metrics(self, metrics, model: nn.Module, batch: dict[str, torch.Tensor]) -> None:
-        update_token_mean(metrics, self.loss(model, batch), batch["targets"])
+    def update_metrics(self, metrics, out: StepOutput, batch: dict[str, torch.Tensor]) -> None:
+        update_token_mean(metrics, out.loss, batch["targets"])
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, examples: list[dict], out_dir: Path | None = None) -> dict[str, Any]:

@@ -40,7 +40,7 @@ from seqlab.data.stream import (
 from seqlab.data.tokenize import BOS_ID, EOS_ID, PAD_ID, UNK_ID, TextTokenizer
 from seqlab.errors import SeqlabError
 from seqlab.families import build_encoder
-from seqlab.tasks.base import Task
+from seqlab.tasks.base import StepOutput, Task
 
 # Rows a split is read in for validation and evaluation. Each row starts with no context, so
 # few long rows keep that cold-start cost small (16 rows of Tiny Shakespeare's 111k
@@ -105,8 +105,6 @@ class LMTask(Task):
     def __init__(self, cfg: RunConfig):
         super().__init__(cfg)
         self.tokenizer: TextTokenizer | None = None
-        self._carry: dict[str, tuple[int, Any]] = {}  # mode -> (rows, state after last window)
-        self._last_eval: tuple[torch.Tensor, torch.Tensor, int] | None = None
 
     @property
     def char_level(self) -> bool:
@@ -170,17 +168,15 @@ class LMTask(Task):
         unit_scale_embeddings(encoder)
         return LanguageModel(encoder, self.tokenizer.vocab_size)
 
-    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        mode = "train" if model.training else "eval"  # validation never disturbs training state
+    def step(self, model: nn.Module, batch: dict[str, torch.Tensor], state=None) -> StepOutput:
+        """`state`: (rows, model state) after the previous window of the same pass, carried by
+        the caller (training and validation each keep their own); a pass's first window
+        (`reset`) or a change of rows starts fresh."""
         rows = batch["ids"].size(0)
-        carried = self._carry.get(mode)
-        state = None if bool(batch["reset"]) or carried is None or carried[0] != rows else carried[1]
-        logits, state = model(batch["ids"], batch["lengths"], state)  # (B, T, V)
-        self._carry[mode] = (rows, detach_state(state))
+        carried = None if bool(batch["reset"]) or state is None or state[0] != rows else state[1]
+        logits, after = model(batch["ids"], batch["lengths"], carried)  # (B, T, V)
         loss = F.cross_entropy(logits.flatten(0, 1).float(), batch["targets"].flatten())
-        if not model.training:  # update_metrics reuses it rather than advancing the state again
-            self._last_eval = (batch["ids"], loss.detach(), batch["targets"].numel())
-        return loss
+        return StepOutput(loss, None, (rows, detach_state(after)))
 
     def make_metrics(self):
         from torchmetrics import MeanMetric, MetricCollection
@@ -188,13 +184,10 @@ class LMTask(Task):
         key = "nats_per_char" if self.char_level else "nats_per_token"
         return MetricCollection({key: MeanMetric()})
 
-    def update_metrics(self, metrics, model: nn.Module, batch: dict[str, torch.Tensor]) -> None:
-        if self._last_eval is not None and self._last_eval[0] is batch["ids"]:
-            _, loss, n = self._last_eval
-        else:
-            loss, n = self.loss(model, batch).detach(), batch["targets"].numel()
+    def update_metrics(self, metrics, out: StepOutput, batch: dict[str, torch.Tensor]) -> None:
+        n = batch["targets"].numel()
         for metric in metrics.values():
-            metric.update(loss, weight=n)  # token-weighted: the last window may be shorter
+            metric.update(out.loss.detach(), weight=n)  # token-weighted: the last window may be shorter
 
     # -- evaluation ----------------------------------------------------------------------
     @torch.no_grad()

@@ -35,7 +35,14 @@ from seqlab.data.tokenize import (
 from seqlab.errors import SeqlabError
 from seqlab.families import build_encoder
 from seqlab.families.base import keras_init, make_embedding, masked_max
-from seqlab.tasks.base import IGNORE, Task, drop_words, limit_examples, word_dropout_table
+from seqlab.tasks.base import (
+    IGNORE,
+    StepOutput,
+    Task,
+    drop_words,
+    limit_examples,
+    word_dropout_table,
+)
 
 MAX_WORD_CHARS = 20  # longer words keep their first and last 10 characters (prefix + suffix)
 CHAR_MIN_COUNT = 2  # rarer characters map to <unk>, so its embedding row gets trained
@@ -292,11 +299,12 @@ class TagTask(Task):
     def _scores(model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return model(batch["ids"], batch["lengths"], batch.get("chars"))  # (B, T, n_tags)
 
-    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def step(self, model: nn.Module, batch: dict[str, torch.Tensor], state=None) -> StepOutput:
         if model.training and self.unk_prob is not None:  # word dropout; the spelling (chars) stays
             batch = {**batch, "ids": drop_words(batch["ids"], self.unk_prob)}
-        scores = self._scores(model, batch)
-        return F.cross_entropy(scores.flatten(0, 1), batch["tags"].flatten(), ignore_index=IGNORE)
+        scores = self._scores(model, batch)  # (B, T, n_tags)
+        loss = F.cross_entropy(scores.flatten(0, 1), batch["tags"].flatten(), ignore_index=IGNORE)
+        return StepOutput(loss, scores)
 
     def make_metrics(self):
         from torchmetrics import MetricCollection
@@ -307,8 +315,8 @@ class TagTask(Task):
             {"accuracy": MulticlassAccuracy(len(self.labels), average="micro", ignore_index=IGNORE)}
         )
 
-    def update_metrics(self, metrics, model: nn.Module, batch: dict[str, torch.Tensor]) -> None:
-        metrics.update(self._scores(model, batch).flatten(0, 1), batch["tags"].flatten())
+    def update_metrics(self, metrics, out: StepOutput, batch: dict[str, torch.Tensor]) -> None:
+        metrics.update(out.outputs.flatten(0, 1), batch["tags"].flatten())
 
     # -- inference -----------------------------------------------------------------------
     @torch.no_grad()

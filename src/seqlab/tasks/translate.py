@@ -38,7 +38,7 @@ from seqlab.errors import SeqlabError
 from seqlab.families import build_encoder
 from seqlab.families.attention import ATTENTIONS, Attention
 from seqlab.families.rnn import StateBridge, select_rows
-from seqlab.tasks.base import IGNORE, Task, limit_examples, update_token_mean
+from seqlab.tasks.base import IGNORE, StepOutput, Task, limit_examples, update_token_mean
 
 TARGET_TOKENIZER = "target_tokenizer.json"
 
@@ -206,19 +206,19 @@ class TranslateTask(Task):
         decoder = build_encoder(self.target_tokenizer.vocab_size, dec_cfg, causal=True, extra_dim=extra)
         return Seq2Seq(encoder, decoder, m.attention, dec_cfg.cell, m.layers, m.dropout)
 
-    def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def step(self, model: nn.Module, batch: dict[str, torch.Tensor], state=None) -> StepOutput:
         logits = model(batch["ids"], batch["lengths"], batch["target_in"], batch["target_lengths"])
         smoothing = self.cfg.train.label_smoothing if model.training else 0.0
-        return F.cross_entropy(logits.flatten(0, 1).float(), batch["targets"].flatten(),
-                               ignore_index=IGNORE, label_smoothing=smoothing)
+        return StepOutput(F.cross_entropy(logits.flatten(0, 1).float(), batch["targets"].flatten(),
+                                          ignore_index=IGNORE, label_smoothing=smoothing))
 
     def make_metrics(self):
         from torchmetrics import MeanMetric, MetricCollection
 
         return MetricCollection({"nats_per_token": MeanMetric()})
 
-    def update_metrics(self, metrics, model: nn.Module, batch: dict[str, torch.Tensor]) -> None:
-        update_token_mean(metrics, self.loss(model, batch), batch["targets"])
+    def update_metrics(self, metrics, out: StepOutput, batch: dict[str, torch.Tensor]) -> None:
+        update_token_mean(metrics, out.loss, batch["targets"])
 
     # -- decoding ------------------------------------------------------------------------
     def _step_fn(self, model: nn.Module):
