@@ -8,8 +8,9 @@ inference; Lightning is never imported here.
 
 from __future__ import annotations
 
+import math
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,13 +18,16 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
 from seqlab.config import RunConfig
 from seqlab.data.batching import BucketBatchSampler, ListDataset
-from seqlab.data.tokenize import SPECIAL_TOKENS, UNK_ID
+from seqlab.data.tokenize import SPECIAL_TOKENS, UNK_ID, TextTokenizer
+from seqlab.errors import SeqlabError
 
 N_SPECIAL = len(SPECIAL_TOKENS)
+TOKENIZER_FILE = "tokenizer.json"
 IGNORE = -100  # target id of padded steps (and of tags unseen in training): ignored by loss and metrics
 
 
@@ -72,12 +76,63 @@ class Task:
     # whether estimator families (linear: fit in one call on whole texts) can do this task
     accepts_estimators = False
 
+    # reading data: what to say when none is given, which field validation is stratified by
+    no_data_hint = "pass --data with a dataset name or a file/folder path"
+    validation_key: str | None = "label"
+
     def __init__(self, cfg: RunConfig):
         self.cfg = cfg
+        self.tokenizer: TextTokenizer | None = None  # the input tokenizer, fit on train
 
     # -- data ----------------------------------------------------------------------------
     def load_splits(self) -> dict[str, list]:
+        """{split: examples}: the source's splits, --test-data as test, validation carved from
+        train when the source has none (stratified by `validation_key`), --limit applied."""
+        d = self.cfg.data
+        splits = self.read_source()
+        if d.test_data:
+            splits["test"] = [ex for part in self.read_path(d.test_data).values() for ex in part]
+        return self.finish_splits(splits)
+
+    def finish_splits(self, splits: dict[str, list]) -> dict[str, list]:
+        from seqlab.data.splits import carve_validation
+
+        d = self.cfg.data
+        if "validation" not in splits:
+            splits["train"], splits["validation"] = carve_validation(
+                splits["train"], d.validation_fraction, seed=self.cfg.train.seed, key=self.validation_key)
+        return limit_examples(splits, d.limit, self.cfg.train.seed)
+
+    def read_source(self) -> dict[str, Any]:
+        """data.source -> {split: examples}: a named dataset made for this task, or a path."""
+        from seqlab.data.datasets import DATASETS, check_task
+
+        d = self.cfg.data
+        if not d.source:
+            raise SeqlabError(f"no data given: {self.no_data_hint}")
+        if d.source in DATASETS:
+            check_task(d.source, self.name)
+            return self.read_named(d.source)
+        if Path(d.source).exists():
+            return self.read_path(d.source)
+        names = [n for n, spec in DATASETS.items() if self.name in spec.tasks]
+        raise SeqlabError(f"{d.source}: no such file or folder, and not a dataset name for --task {self.name} "
+                          f"({', '.join(names)})")
+
+    def read_named(self, name: str) -> dict[str, Any]:
+        from seqlab.data.datasets import load_dataset
+
+        return load_dataset(name, self.cfg.data.data_dir)
+
+    def read_path(self, path: str) -> dict[str, Any]:
+        """A user's file or folder -> {split: examples} (often just train)."""
         raise NotImplementedError
+
+    def fit_tokenizer(self, texts: Iterable[str], **options: Any) -> TextTokenizer:
+        """A tokenizer fit on training texts with the data section's settings."""
+        d = self.cfg.data
+        return TextTokenizer.fit(texts, level=d.tokenizer, lowercase=d.lowercase, max_vocab=d.max_vocab,
+                                 min_freq=d.min_freq, **options)
 
     def fit_vocab(self, train: list) -> None:
         raise NotImplementedError
@@ -145,10 +200,76 @@ class Task:
         return {}
 
     def save_vocab(self, directory: Path) -> None:
-        raise NotImplementedError
+        if self.tokenizer is not None:  # an estimator family (linear) keeps its own vocabulary
+            self.tokenizer.save(directory / TOKENIZER_FILE)
 
     def load_vocab(self, directory: Path, state: dict[str, Any]) -> None:
-        raise NotImplementedError
+        self.tokenizer = TextTokenizer.load(directory / TOKENIZER_FILE)
+
+
+# -- what several tasks share -------------------------------------------------------------
+def make_step_fn(model: nn.Module, forward: Callable, banned: Sequence[int],
+                 banned_first: Sequence[int] = ()) -> Callable:
+    """decode's step function over a model: `forward(new_ids (B, t), lengths (B,), state) ->
+    (scores (B, t, V), state)`; the returned step gives the scores after the last new id with
+    `banned` ids (and, before any state exists, `banned_first` too) impossible."""
+    model.eval()
+    device = next(model.parameters()).device
+    ban = torch.tensor(list(banned), device=device)
+    ban_first = torch.tensor([*banned, *banned_first], device=device)
+
+    def step(new_ids: torch.Tensor, state):
+        new_ids = new_ids.to(device)
+        lengths = torch.full((new_ids.size(0),), new_ids.size(1), device=device)
+        scores, after = forward(new_ids, lengths, state)
+        return scores[:, -1].float().index_fill(1, ban_first if state is None else ban, float("-inf")), after
+
+    return step
+
+
+@torch.no_grad()
+def summed_nll(pairs: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> tuple[float, int]:
+    """Teacher-forced cross-entropy over (scores (B, T, V), targets (B, T)) pairs: nats per
+    real target token (IGNORE steps left out) and the token count."""
+    total, count = 0.0, 0
+    for scores, targets in pairs:
+        total += float(F.cross_entropy(scores.flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE,
+                                       reduction="sum"))
+        count += int((targets != IGNORE).sum())
+    return total / max(count, 1), count
+
+
+def nll_metrics(nats: float, *, per: str = "token") -> dict[str, float]:
+    """Cross-entropy in the field's units: nats per token (or character), bits per character,
+    perplexity (exp of nats, capped so a diverged model does not overflow)."""
+    out = {f"nats_per_{per}": nats}
+    if per == "char":
+        out["bits_per_char"] = nats / math.log(2)
+    out["perplexity"] = math.exp(min(nats, 700.0))
+    return out
+
+
+def label_report(labels: list[str], y_true: np.ndarray, y_pred: np.ndarray, out_dir: Path | None = None,
+                 ) -> dict[str, Any]:
+    """Macro-F1, per-label precision/recall/F1/support and the confusion matrix (+ its PNG in
+    out_dir): the block classification and tagging both report."""
+    from sklearn.metrics import classification_report, confusion_matrix, f1_score
+
+    all_ids = list(range(len(labels)))
+    report = classification_report(y_true, y_pred, labels=all_ids, target_names=labels, output_dict=True,
+                                   zero_division=0)
+    matrix = confusion_matrix(y_true, y_pred, labels=all_ids)
+    if out_dir is not None:
+        from seqlab.report import plot_confusion
+
+        plot_confusion(matrix, labels, Path(out_dir) / "confusion.png")
+    return {
+        "macro_f1": float(f1_score(y_true, y_pred, labels=all_ids, average="macro", zero_division=0)),
+        "per_class": {name: {k: round(float(report[name][k]), 4) for k in ("precision", "recall", "f1-score",
+                                                                           "support")}
+                      for name in labels},
+        "confusion_matrix": matrix.tolist(),
+    }
 
 
 def word_dropout_table(id_lists: Iterable[Sequence[int]], vocab_size: int, alpha: float) -> torch.Tensor | None:

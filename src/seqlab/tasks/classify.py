@@ -16,10 +16,9 @@ from torch.nn import functional as F
 
 from seqlab.config import RunConfig
 from seqlab.data.batching import pad_sequences
-from seqlab.data.tokenize import TextTokenizer
 from seqlab.errors import SeqlabError
 from seqlab.families import build_encoder
-from seqlab.tasks.base import StepOutput, Task, drop_words, limit_examples, word_dropout_table
+from seqlab.tasks.base import StepOutput, Task, drop_words, label_report, word_dropout_table
 
 
 class SequenceClassifier(nn.Module):
@@ -32,42 +31,6 @@ class SequenceClassifier(nn.Module):
         return self.head(self.encoder(ids, lengths).summary)  # (B, n_labels)
 
 
-def read_classification_source(cfg: RunConfig) -> dict[str, list[dict]]:
-    """Named dataset, the built-in demo corpus, or the user's file(s) -> splits."""
-    from seqlab.data.datasets import DATASETS, check_task, load_dataset
-    from seqlab.data.formats import read_classification
-    from seqlab.data.splits import carve_validation
-
-    d = cfg.data
-    if not d.source:
-        raise SeqlabError("no data given: pass --data with a dataset name or a file/folder path")
-
-    def read(path: str) -> dict[str, list[dict]]:
-        return read_classification(
-            path, text_column=d.text_column, label_column=d.label_column, encoding=d.encoding, fmt=d.format
-        )
-
-    if d.source == "demo":
-        from seqlab.data.builtin import make_corpus
-
-        splits = make_corpus(seed=0)
-    elif d.source in DATASETS:
-        check_task(d.source, cfg.task)
-        splits = load_dataset(d.source, d.data_dir)
-    elif Path(d.source).exists():
-        splits = read(d.source)
-    else:
-        names = ", ".join(["demo", *DATASETS])
-        raise SeqlabError(f"{d.source}: no such file or folder, and not a dataset name ({names})")
-    if d.test_data:
-        splits["test"] = [ex for part in read(d.test_data).values() for ex in part]
-    if "validation" not in splits:
-        splits["train"], splits["validation"] = carve_validation(
-            splits["train"], d.validation_fraction, seed=cfg.train.seed
-        )
-    return limit_examples(splits, d.limit, cfg.train.seed)
-
-
 class ClassifyTask(Task):
     name = "classify"
     verbs = frozenset({"predict", "probe", "inspect"})
@@ -76,23 +39,31 @@ class ClassifyTask(Task):
 
     def __init__(self, cfg: RunConfig):
         super().__init__(cfg)
-        self.tokenizer: TextTokenizer | None = None
         self.labels: list[str] = []
         self.unk_prob: torch.Tensor | None = None  # word dropout, training only
 
     # -- data ----------------------------------------------------------------------------
-    def load_splits(self) -> dict[str, list[dict]]:
-        return read_classification_source(self.cfg)
+    def read_source(self) -> dict[str, list[dict]]:
+        if self.cfg.data.source == "demo":  # the generated order-sensitive corpus, no download
+            from seqlab.data.builtin import make_corpus
+
+            return make_corpus(seed=0)
+        return super().read_source()
+
+    def read_named(self, name: str) -> dict[str, list[dict]]:
+        from seqlab.data.datasets import load_dataset
+
+        return load_dataset(name, self.cfg.data.data_dir, label_column=self.cfg.data.label_column)
+
+    def read_path(self, path: str) -> dict[str, list[dict]]:
+        from seqlab.data.formats import read_classification
+
+        d = self.cfg.data
+        return read_classification(path, text_column=d.text_column, label_column=d.label_column,
+                                   encoding=d.encoding, fmt=d.format)
 
     def fit_vocab(self, train: list[dict]) -> None:
-        d = self.cfg.data
-        self.tokenizer = TextTokenizer.fit(
-            (ex["text"] for ex in train),
-            level=d.tokenizer,
-            lowercase=d.lowercase,
-            max_vocab=d.max_vocab,
-            min_freq=d.min_freq,
-        )
+        self.tokenizer = self.fit_tokenizer(ex["text"] for ex in train)
         self.unk_prob = None
         if self.cfg.model.word_dropout:
             texts = self.tokenizer.encode_batch([ex["text"] for ex in train], self.cfg.data.max_length)
@@ -188,15 +159,11 @@ class ClassifyTask(Task):
     def state(self) -> dict[str, Any]:
         return {"labels": self.labels}
 
-    def save_vocab(self, directory: Path) -> None:
-        if self.tokenizer is not None:  # the linear family keeps its own vocabulary
-            self.tokenizer.save(directory / "tokenizer.json")
-
     def load_vocab(self, directory: Path, state: dict[str, Any]) -> None:
         from seqlab.families import family_of
 
         if family_of(self.cfg.model.family).neural:  # an estimator keeps its own vocabulary
-            self.tokenizer = TextTokenizer.load(directory / "tokenizer.json")
+            super().load_vocab(directory, state)
         self.labels = list(state["labels"])
 
 
@@ -204,31 +171,13 @@ def classification_metrics(
     labels: list[str], gold: list[str], probs: np.ndarray, out_dir: Path | None = None
 ) -> dict[str, Any]:
     """Accuracy, macro-F1, per-class precision/recall/F1, confusion matrix (+ PNG)."""
-    from sklearn.metrics import classification_report, confusion_matrix, f1_score
-
     index = {label: i for i, label in enumerate(labels)}
     unknown = sorted({g for g in gold if g not in index})
     if unknown:
         raise SeqlabError(f"labels {unknown} were not seen in training; known labels: {', '.join(labels)}")
     y_true = np.array([index[g] for g in gold])
     y_pred = probs.argmax(axis=1)
-    all_ids = list(range(len(labels)))
-    report = classification_report(
-        y_true, y_pred, labels=all_ids, target_names=labels, output_dict=True, zero_division=0
-    )
-    matrix = confusion_matrix(y_true, y_pred, labels=all_ids)
-    metrics = {
-        "accuracy": float((y_true == y_pred).mean()),
-        "macro_f1": float(f1_score(y_true, y_pred, labels=all_ids, average="macro", zero_division=0)),
-        "examples": int(len(y_true)),
-        "per_class": {
-            name: {k: round(float(report[name][k]), 4) for k in ("precision", "recall", "f1-score", "support")}
-            for name in labels
-        },
-        "confusion_matrix": matrix.tolist(),
-    }
-    if out_dir is not None:
-        from seqlab.report import plot_confusion
-
-        plot_confusion(matrix, labels, Path(out_dir) / "confusion.png")
+    report = label_report(labels, y_true, y_pred, out_dir)
+    metrics = {"accuracy": float((y_true == y_pred).mean()), "macro_f1": report.pop("macro_f1"),
+               "examples": int(len(y_true)), **report}
     return metrics

@@ -20,7 +20,6 @@ over conditions). Decoding is seqlab.decode's batched sampler.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,11 +30,19 @@ from torch.nn import functional as F
 
 from seqlab.config import RunConfig, setting
 from seqlab.data.batching import pad_sequences
-from seqlab.data.tokenize import BOS_ID, EOS_ID, PAD_ID, UNK_ID, TextTokenizer
+from seqlab.data.tokenize import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 from seqlab.errors import SeqlabError
 from seqlab.families import ALL_NAMES, build_encoder, family_of
 from seqlab.families.rnn import StateBridge
-from seqlab.tasks.base import IGNORE, StepOutput, Task, limit_examples, update_token_mean
+from seqlab.tasks.base import (
+    IGNORE,
+    StepOutput,
+    Task,
+    make_step_fn,
+    nll_metrics,
+    summed_nll,
+    update_token_mean,
+)
 
 
 @dataclass
@@ -77,44 +84,29 @@ class GenerateTask(Task):
     monitor = ("val_loss", "min")
     headline_metrics = ("nats_per_char", "perplexity")
 
+    no_data_hint = "pass --data names, or a CSV/JSONL file with condition and text columns"
+    validation_key = "condition"
+
     def __init__(self, cfg: RunConfig):
         super().__init__(cfg)
-        self.tokenizer: TextTokenizer | None = None
         self.conditions: list[str] = []
 
     # -- data ----------------------------------------------------------------------------
-    def load_splits(self) -> dict[str, list[dict]]:
-        from seqlab.data.datasets import DATASETS, as_generate, check_task, load_dataset
+    def read_named(self, name: str) -> dict[str, list[dict]]:
+        from seqlab.data.datasets import as_generate
+
+        return as_generate(super().read_named(name))
+
+    def read_path(self, path: str) -> dict[str, list[dict]]:
+        from seqlab.data.datasets import as_generate
         from seqlab.data.formats import read_classification
-        from seqlab.data.splits import carve_validation
 
         d = self.cfg.data
-        if not d.source:
-            raise SeqlabError("no data given: pass --data names, or a CSV/JSONL file with condition and text columns")
-
-        def read(path: str) -> dict[str, list[dict]]:
-            splits = read_classification(path, text_column=d.text_column, label_column=d.condition_column,
-                                         encoding=d.encoding, fmt=d.format)
-            return as_generate(splits)
-
-        if d.source in DATASETS:
-            check_task(d.source, self.name)
-            splits = as_generate(load_dataset(d.source, d.data_dir))
-        elif Path(d.source).exists():
-            splits = read(d.source)
-        else:
-            raise SeqlabError(f"{d.source}: no such file, and not a dataset name (names)")
-        if d.test_data:
-            splits["test"] = [ex for part in read(d.test_data).values() for ex in part]
-        if "validation" not in splits:
-            splits["train"], splits["validation"] = carve_validation(
-                splits["train"], d.validation_fraction, seed=self.cfg.train.seed, key="condition")
-        return limit_examples(splits, d.limit, self.cfg.train.seed)
+        return as_generate(read_classification(path, text_column=d.text_column, label_column=d.condition_column,
+                                               encoding=d.encoding, fmt=d.format))
 
     def fit_vocab(self, train: list[dict]) -> None:
-        d = self.cfg.data
-        self.tokenizer = TextTokenizer.fit((ex["text"] for ex in train), level=d.tokenizer,
-                                           lowercase=d.lowercase, max_vocab=d.max_vocab, min_freq=d.min_freq)
+        self.tokenizer = self.fit_tokenizer(ex["text"] for ex in train)
         self.conditions = sorted({ex["condition"] for ex in train})
 
     def condition_id(self, condition: str) -> int:
@@ -179,15 +171,9 @@ class GenerateTask(Task):
     def evaluate(self, model: nn.Module, examples: list[dict], out_dir: Path | None = None) -> dict[str, Any]:
         """Cross-entropy per character of the split (teacher forced)."""
         model.eval()
-        total, count = 0.0, 0
-        for batch in self.loader(self.encode(examples), shuffle=False, batch_size=256, shard=False):
-            logits, _ = model(batch["ids"], batch["lengths"], batch["conditions"])
-            total += float(F.cross_entropy(logits.flatten(0, 1).float(), batch["targets"].flatten(),
-                                           ignore_index=IGNORE, reduction="sum"))
-            count += int((batch["targets"] != IGNORE).sum())
-        nats = total / max(count, 1)
-        return {"nats_per_char": nats, "bits_per_char": nats / math.log(2),
-                "perplexity": math.exp(min(nats, 700.0)), "examples": len(examples)}
+        batches = self.loader(self.encode(examples), shuffle=False, batch_size=256, shard=False)
+        nats, _ = summed_nll((model(b["ids"], b["lengths"], b["conditions"])[0], b["targets"]) for b in batches)
+        return {**nll_metrics(nats, per="char"), "examples": len(examples)}
 
     # -- inference -----------------------------------------------------------------------
     def sample(
@@ -215,23 +201,19 @@ class GenerateTask(Task):
             cond = torch.cat([cond, torch.full((n,), self.null_condition, dtype=torch.long)])
         prime_ids = self.tokenizer.encode(prime) if prime else []
         start = torch.tensor([[BOS_ID, *prime_ids]] * n)
-        model.eval()
         device = next(model.parameters()).device
-        banned = torch.tensor([PAD_ID, UNK_ID, BOS_ID], device=device)
-        banned_first = torch.tensor([PAD_ID, UNK_ID, BOS_ID, EOS_ID], device=device)
 
-        def step(new_ids: torch.Tensor, state):
-            new_ids = new_ids.to(device)
+        def forward(new_ids: torch.Tensor, lengths: torch.Tensor, state):
             if guidance:
-                new_ids = torch.cat([new_ids, new_ids])
-            lengths = torch.full((new_ids.size(0),), new_ids.size(1), device=device)
-            logits, next_state = model(new_ids, lengths, cond.to(device), state)
+                new_ids, lengths = torch.cat([new_ids, new_ids]), torch.cat([lengths, lengths])
+            logits, after = model(new_ids, lengths, cond.to(device), state)
             if guidance:
                 conditional, unconditional = logits.float().chunk(2)
                 logits = (1 + guidance) * conditional - guidance * unconditional
-            # nothing but the start read so far: an empty text is no answer, so no <eos> yet
-            ban = banned_first if state is None and not prime_ids else banned
-            return logits[:, -1].float().index_fill(1, ban, float("-inf")), next_state
+            return logits, after
+
+        # nothing but the start read so far: an empty text is no answer, so no <eos> yet
+        step = make_step_fn(model, forward, [PAD_ID, UNK_ID, BOS_ID], [] if prime_ids else [EOS_ID])
 
         limit = max_length or self.cfg.data.max_length or 32
         rows = decode.sample_batch(step, None, start, limit, temperature, top_k, seed, stop_id=EOS_ID)
@@ -267,11 +249,8 @@ class GenerateTask(Task):
     def state(self) -> dict[str, Any]:
         return {"conditions": self.conditions}
 
-    def save_vocab(self, directory: Path) -> None:
-        self.tokenizer.save(directory / "tokenizer.json")
-
     def load_vocab(self, directory: Path, state: dict[str, Any]) -> None:
-        self.tokenizer = TextTokenizer.load(directory / "tokenizer.json")
+        super().load_vocab(directory, state)
         self.conditions = list(state.get("conditions", []))
 
 

@@ -18,7 +18,6 @@ character, perplexity. Decoding (sampling with temperature / top-k) is seqlab.de
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,6 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from seqlab.config import RunConfig
 from seqlab.data.stream import (
     StreamWindows,
     TextSource,
@@ -37,10 +35,10 @@ from seqlab.data.stream import (
     split_file,
     window_loader,
 )
-from seqlab.data.tokenize import BOS_ID, EOS_ID, PAD_ID, UNK_ID, TextTokenizer
+from seqlab.data.tokenize import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 from seqlab.errors import SeqlabError
 from seqlab.families import build_encoder
-from seqlab.tasks.base import StepOutput, Task
+from seqlab.tasks.base import StepOutput, Task, make_step_fn, nll_metrics, summed_nll
 
 # Rows a split is read in for validation and evaluation. Each row starts with no context, so
 # few long rows keep that cold-start cost small (16 rows of Tiny Shakespeare's 111k
@@ -102,9 +100,6 @@ class LMTask(Task):
     defaults = {"data.tokenizer": "char", "data.lowercase": False, "train.lr": 0.002}
     monitor = ("val_loss", "min")
 
-    def __init__(self, cfg: RunConfig):
-        super().__init__(cfg)
-        self.tokenizer: TextTokenizer | None = None
 
     @property
     def char_level(self) -> bool:
@@ -117,36 +112,30 @@ class LMTask(Task):
         return ("nats_per_token", "perplexity")
 
     # -- data ----------------------------------------------------------------------------
-    def load_splits(self) -> dict[str, TextSource]:
-        from seqlab.data.datasets import DATASETS, check_task, load_dataset
+    no_data_hint = "pass --data with a corpus name (tinyshakespeare) or a text file"
 
+    def load_splits(self) -> dict[str, TextSource]:
+        """A corpus's splits, or a text file's first 90% / last 10%; --limit keeps the first
+        `limit` characters of each split (quick runs). Nothing is read into memory here."""
         d = self.cfg.data
-        if not d.source:
-            raise SeqlabError("no data given: pass --data with a corpus name (tinyshakespeare) or a text file")
-        path = Path(d.source)
-        if d.source in DATASETS:
-            check_task(d.source, self.name)
-            raw = load_dataset(d.source, d.data_dir)
-            splits = {name: TextSource(text=text) for name, text in raw.items()}
-        elif path.is_file():
-            splits = split_file(path, d.encoding, d.validation_fraction)
-        elif path.exists():
-            raise SeqlabError(f"{path}: a folder; --task lm reads one plain-text file")
-        else:
-            raise SeqlabError(f"{path}: no such file, and not a corpus name ({', '.join(DATASETS)})")
+        splits = self.read_source()
         if d.test_data:
             splits["test"] = TextSource(path=Path(d.test_data), encoding=d.encoding)
-        if d.limit:  # the first `limit` characters of each split (quick runs)
+        if d.limit:
             for s in splits.values():
                 s.stop = s.start + d.limit if s.stop is None else min(s.stop, s.start + d.limit)
         return splits
 
+    def read_named(self, name: str) -> dict[str, TextSource]:
+        return {split: TextSource(text=text) for split, text in super().read_named(name).items()}
+
+    def read_path(self, path: str) -> dict[str, TextSource]:
+        if Path(path).is_dir():
+            raise SeqlabError(f"{path}: a folder; --task lm reads one plain-text file")
+        return split_file(Path(path), self.cfg.data.encoding, self.cfg.data.validation_fraction)
+
     def fit_vocab(self, train) -> None:
-        d = self.cfg.data
-        self.tokenizer = TextTokenizer.fit(
-            iter(as_source(train)), level=d.tokenizer, lowercase=d.lowercase,
-            max_vocab=d.max_vocab, min_freq=d.min_freq,
-        )
+        self.tokenizer = self.fit_tokenizer(iter(as_source(train)))
 
     def encode(self, examples) -> np.ndarray:
         """A split's text -> its token ids, an np.memmap (N,) built once per corpus."""
@@ -196,19 +185,21 @@ class LMTask(Task):
         windows = self.windows(self.encode(examples), train=False, shard=False)
         model.eval()
         device = next(model.parameters()).device
-        total, count, state = 0.0, 0, None
-        for k in range(len(windows)):
-            batch = windows[k]
-            logits, state = model(batch["ids"].to(device), batch["lengths"].to(device), state)
-            targets = batch["targets"].to(device)
-            total += float(F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), reduction="sum"))
-            count += targets.numel()
-        return self.loss_metrics(total / count, count)
+
+        def scored():
+            state = None
+            for k in range(len(windows)):
+                batch = windows[k]
+                logits, state = model(batch["ids"].to(device), batch["lengths"].to(device), state)
+                yield logits, batch["targets"].to(device)
+
+        nats, tokens = summed_nll(scored())
+        return self.loss_metrics(nats, tokens)
 
     def loss_metrics(self, nats: float, tokens: int) -> dict[str, Any]:
-        out: dict[str, Any] = {"nats_per_token": nats, "perplexity": math.exp(min(nats, 700.0)), "tokens": tokens}
+        out: dict[str, Any] = {**nll_metrics(nats), "tokens": tokens}
         if self.char_level:
-            out.update(nats_per_char=nats, bits_per_char=nats / math.log(2))
+            out.update(nll_metrics(nats, per="char"))
         return out
 
     # -- inference -----------------------------------------------------------------------
@@ -224,18 +215,7 @@ class LMTask(Task):
 
     def step_fn(self, model: nn.Module):
         """decode's step function over this model (state: the model's carried state)."""
-        model.eval()
-        device = next(model.parameters()).device
-        banned = torch.tensor(self._banned(), device=device)
-
-        def step(new_ids: torch.Tensor, state):
-            new_ids = new_ids.to(device)
-            lengths = torch.full((new_ids.size(0),), new_ids.size(1), device=device)
-            logits, state = model(new_ids, lengths, state)
-            last = logits[:, -1].float()  # (1, V)
-            return last.index_fill(1, banned, float("-inf")), state
-
-        return step
+        return make_step_fn(model, model, self._banned())
 
     def start_ids(self, prime: str) -> list[int]:
         if prime:
@@ -310,8 +290,3 @@ class LMTask(Task):
         return f"{'-' if nats is None else f'{nats:.3f}'}\tnext {guesses}\t{text}"
 
     # -- persistence ---------------------------------------------------------------------
-    def save_vocab(self, directory: Path) -> None:
-        self.tokenizer.save(directory / "tokenizer.json")
-
-    def load_vocab(self, directory: Path, state: dict[str, Any]) -> None:
-        self.tokenizer = TextTokenizer.load(directory / "tokenizer.json")

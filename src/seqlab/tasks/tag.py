@@ -40,7 +40,7 @@ from seqlab.tasks.base import (
     StepOutput,
     Task,
     drop_words,
-    limit_examples,
+    label_report,
     word_dropout_table,
 )
 
@@ -167,7 +167,6 @@ class TagTask(Task):
 
     def __init__(self, cfg: RunConfig):
         super().__init__(cfg)
-        self.tokenizer: TextTokenizer | None = None
         self.labels: list[str] = []
         self.chars: list[str] = []
         # which tags these are: names the headline metric (upos_accuracy); None for tag files
@@ -180,8 +179,17 @@ class TagTask(Task):
         return (*head, "unseen_accuracy", "macro_f1", *(("chunk_f1",) if is_bio(self.labels) else ()))
 
     # -- data ----------------------------------------------------------------------------
-    def _read(self, path: str) -> dict[str, list[dict]]:
-        from seqlab.data.conllu import read_tagging, read_ud_folder
+    no_data_hint = "pass --data ud-ewt, a .conllu file or a token<TAB>tag file"
+    validation_key = None
+
+    def read_named(self, name: str) -> dict[str, list[dict]]:
+        from seqlab.data.datasets import get_spec, resolve
+
+        d = self.cfg.data
+        return get_spec(name).loader(resolve(name, d.data_dir), tag_column=d.tag_column)
+
+    def read_path(self, path: str) -> dict[str, list[dict]]:
+        from seqlab.data.conllu import guess_tag_format, read_tagging, read_ud_folder
 
         d = self.cfg.data
         p = Path(path)
@@ -191,35 +199,9 @@ class TagTask(Task):
                 raise SeqlabError(f"{p}: no *-train.conllu(.gz) in this folder; give a file")
             prefix = found[0].name.split(".conllu")[0].removesuffix("-train")
             return read_ud_folder(p, prefix, tag_column=d.tag_column, encoding=d.encoding)
+        if path == d.source and (d.format or guess_tag_format(path)) != "conllu":
+            self.tag_set = None  # a token<TAB>tag file: its tags are whatever it holds
         return {"train": read_tagging(p, fmt=d.format, tag_column=d.tag_column, encoding=d.encoding)}
-
-    def load_splits(self) -> dict[str, list[dict]]:
-        from seqlab.data.conllu import guess_tag_format
-        from seqlab.data.datasets import DATASETS, check_task, get_spec, resolve
-        from seqlab.data.splits import carve_validation
-
-        d = self.cfg.data
-        if not d.source:
-            raise SeqlabError("no data given: pass --data ud-ewt, a .conllu file or a token<TAB>tag file")
-        if d.source in DATASETS:
-            check_task(d.source, self.name)
-            splits = get_spec(d.source).loader(resolve(d.source, d.data_dir), tag_column=d.tag_column)
-        elif Path(d.source).exists():
-            splits = self._read(d.source)
-            if not Path(d.source).is_dir() and (d.format or guess_tag_format(d.source)) != "conllu":
-                self.tag_set = None  # a token<TAB>tag file: its tags are whatever it holds
-        else:
-            tagging = [n for n, spec in DATASETS.items() if self.name in spec.tasks]
-            raise SeqlabError(
-                f"{d.source}: no such file or folder, and not a tagging dataset ({', '.join(tagging)})"
-            )
-        if d.test_data:
-            splits["test"] = [ex for part in self._read(d.test_data).values() for ex in part]
-        if "validation" not in splits:
-            splits["train"], splits["validation"] = carve_validation(
-                splits["train"], d.validation_fraction, seed=self.cfg.train.seed, key=None
-            )
-        return limit_examples(splits, d.limit, self.cfg.train.seed)
 
     def fit_vocab(self, train: list[dict]) -> None:
         d = self.cfg.data
@@ -354,11 +336,8 @@ class TagTask(Task):
     def state(self) -> dict[str, Any]:
         return {"labels": self.labels, "chars": self.chars, "tag_set": self.tag_set}
 
-    def save_vocab(self, directory: Path) -> None:
-        self.tokenizer.save(directory / "tokenizer.json")
-
     def load_vocab(self, directory: Path, state: dict[str, Any]) -> None:
-        self.tokenizer = TextTokenizer.load(directory / "tokenizer.json")
+        super().load_vocab(directory, state)
         self.labels = list(state["labels"])
         self.chars = list(state.get("chars", []))
         self.tag_set = state.get("tag_set")
@@ -374,18 +353,12 @@ def tagging_metrics(
 ) -> dict[str, Any]:
     """Token accuracy (overall, on unseen words), per-tag P/R/F1, confusion, BIO chunk F1.
     Gold tags never seen in training count as errors and are reported."""
-    from sklearn.metrics import classification_report, confusion_matrix, f1_score
-
     index = {t: i for i, t in enumerate(labels)}
     y_true = np.array([index.get(t, -1) for sent in gold for t in sent])
     y_pred = np.array([t for sent in pred for t in sent])
     new = np.array([u for sent in unseen for u in sent], dtype=bool)
     right = y_true == y_pred
-    all_ids = list(range(len(labels)))
-    report = classification_report(
-        y_true, y_pred, labels=all_ids, target_names=labels, output_dict=True, zero_division=0
-    )
-    matrix = confusion_matrix(y_true, y_pred, labels=all_ids)
+    report = label_report(labels, y_true, y_pred, out_dir)
     accuracy = float(right.mean()) if len(right) else 0.0
     metrics: dict[str, Any] = {"accuracy": accuracy}
     if tag_set:
@@ -395,7 +368,7 @@ def tagging_metrics(
         "unseen_tokens": int(new.sum()),
         "tokens": int(len(y_true)),
         "examples": len(gold),
-        "macro_f1": float(f1_score(y_true, y_pred, labels=all_ids, average="macro", zero_division=0)),
+        "macro_f1": report.pop("macro_f1"),
         "unknown_gold_tags": sorted({t for sent in gold for t in sent if t not in index}),
     }
     if is_bio(labels):
@@ -411,13 +384,5 @@ def tagging_metrics(
             "chunk_recall": recall,
             "chunk_f1": 2 * precision * recall / (precision + recall) if hits else 0.0,
         }
-    metrics["per_class"] = {
-        name: {k: round(float(report[name][k]), 4) for k in ("precision", "recall", "f1-score", "support")}
-        for name in labels
-    }
-    metrics["confusion_matrix"] = matrix.tolist()
-    if out_dir is not None:
-        from seqlab.report import plot_confusion
-
-        plot_confusion(matrix, labels, Path(out_dir) / "confusion.png")
+    metrics.update(report)
     return metrics

@@ -21,7 +21,6 @@ signature), validation cross-entropy per target token and perplexity.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,12 +32,21 @@ from torch.nn import functional as F
 
 from seqlab.config import RunConfig, setting
 from seqlab.data.batching import pad_sequences
+from seqlab.data.parallel import read_parallel, read_parallel_tsv
 from seqlab.data.tokenize import BOS_ID, EOS_ID, PAD_ID, UNK_ID, TextTokenizer
 from seqlab.errors import SeqlabError
 from seqlab.families import build_encoder
 from seqlab.families.attention import ATTENTIONS, Attention
 from seqlab.families.rnn import StateBridge, select_rows
-from seqlab.tasks.base import IGNORE, StepOutput, Task, limit_examples, update_token_mean
+from seqlab.tasks.base import (
+    IGNORE,
+    StepOutput,
+    Task,
+    make_step_fn,
+    nll_metrics,
+    summed_nll,
+    update_token_mean,
+)
 
 TARGET_TOKENIZER = "target_tokenizer.json"
 
@@ -121,52 +129,49 @@ class TranslateTask(Task):
     monitor = ("val_loss", "min")
     headline_metrics = ("bleu", "chrf", "perplexity")
 
+    no_data_hint = "pass --data multi30k, --data PAIRS.tsv, or --source F --target F"
+    validation_key = None
+
     def __init__(self, cfg: RunConfig):
         super().__init__(cfg)
-        self.source_tokenizer: TextTokenizer | None = None
         self.target_tokenizer: TextTokenizer | None = None
+
+    @property
+    def source_tokenizer(self) -> TextTokenizer | None:  # the task's input tokenizer
+        return self.tokenizer
 
     # -- data ----------------------------------------------------------------------------
     def load_splits(self) -> dict[str, list[dict]]:
-        from seqlab.data.datasets import DATASETS, check_task, load_dataset
-        from seqlab.data.parallel import read_parallel, read_parallel_tsv
-        from seqlab.data.splits import carve_validation
-
+        """The source's pairs, plus validation / test pairs given as two files each."""
         d = self.cfg.data
-        pair = lambda s, t: read_parallel(s, t, d.encoding)  # noqa: E731
-        if d.source_file or d.target_file:
-            if not (d.source_file and d.target_file):
-                raise SeqlabError("give both --source and --target (one sentence per line, aligned)")
-            splits = {"train": pair(d.source_file, d.target_file)}
-        elif not d.source:
-            raise SeqlabError("no data given: pass --data multi30k, --data PAIRS.tsv, or --source F --target F")
-        elif d.source in DATASETS:
-            check_task(d.source, self.name)
-            splits = load_dataset(d.source, d.data_dir)
-        elif Path(d.source).is_file():
-            splits = {"train": read_parallel_tsv(d.source, d.encoding)}
-        else:
-            raise SeqlabError(f"{d.source}: no such file, and not a dataset name (multi30k)")
+        splits = self.read_source()
         for split, (s, t) in {"validation": (d.valid_source, d.valid_target),
                               "test": (d.test_source, d.test_target)}.items():
             if s or t:
                 if not (s and t):
                     flag = "--valid" if split == "validation" else "--test"
                     raise SeqlabError(f"give both sides of the {split} pairs ({flag}-source and {flag}-target)")
-                splits[split] = pair(s, t)
-        if "validation" not in splits:
-            splits["train"], splits["validation"] = carve_validation(
-                splits["train"], d.validation_fraction, seed=self.cfg.train.seed, key=None)
-        return limit_examples(splits, d.limit, self.cfg.train.seed)
+                splits[split] = read_parallel(s, t, d.encoding)
+        return self.finish_splits(splits)
+
+    def read_source(self) -> dict[str, list[dict]]:
+        d = self.cfg.data
+        if d.source_file or d.target_file:
+            if not (d.source_file and d.target_file):
+                raise SeqlabError("give both --source and --target (one sentence per line, aligned)")
+            return {"train": read_parallel(d.source_file, d.target_file, d.encoding)}
+        return super().read_source()
+
+    def read_path(self, path: str) -> dict[str, list[dict]]:
+        if Path(path).is_dir():
+            raise SeqlabError(f"{path}: a folder; give a source<TAB>target file or --source F --target F")
+        return {"train": read_parallel_tsv(path, self.cfg.data.encoding)}
 
     def fit_vocab(self, train: list[dict]) -> None:
-        d = self.cfg.data
-        fit = lambda side: TextTokenizer.fit(  # noqa: E731
-            (ex[side] for ex in train), level=d.tokenizer, lowercase=d.lowercase,
-            max_vocab=d.max_vocab, min_freq=d.min_freq, spaces=True)
-        if d.tokenizer == "char":
+        if self.cfg.data.tokenizer == "char":
             raise SeqlabError("translate reads words or subwords: use --tokenizer bpe or word")
-        self.source_tokenizer, self.target_tokenizer = fit("source"), fit("target")
+        self.tokenizer = self.fit_tokenizer((ex["source"] for ex in train), spaces=True)
+        self.target_tokenizer = self.fit_tokenizer((ex["target"] for ex in train), spaces=True)
 
     def encode_sources(self, texts: list[str], warn: Callable[[str], None] | None = None) -> list[list[int]]:
         """Source ids, cut to data.max_length tokens (with a warning naming the inputs cut)."""
@@ -222,17 +227,13 @@ class TranslateTask(Task):
 
     # -- decoding ------------------------------------------------------------------------
     def _step_fn(self, model: nn.Module):
-        device = next(model.parameters()).device
-        banned = torch.tensor([PAD_ID, UNK_ID, BOS_ID], device=device)
-
-        def step(new_ids: torch.Tensor, state):
+        """decode's step function; its state is (decoder state, encoded source memory)."""
+        def forward(new_ids: torch.Tensor, lengths: torch.Tensor, state):
             rnn_state, memory = state
-            new_ids = new_ids.to(device)
-            lengths = torch.full((new_ids.size(0),), new_ids.size(1), device=device)
             logits, rnn_state, _ = model.decode(new_ids, lengths, memory, rnn_state)
-            return logits[:, -1].float().index_fill(1, banned, float("-inf")), (rnn_state, memory)
+            return logits, (rnn_state, memory)
 
-        return step
+        return make_step_fn(model, forward, [PAD_ID, UNK_ID, BOS_ID])
 
     def max_output(self, source_length: int) -> int:
         """Longest translation to write for a source of this many tokens."""
@@ -308,13 +309,9 @@ class TranslateTask(Task):
         import sacrebleu
 
         model.eval()
-        total, count = 0.0, 0
-        for batch in self.loader(self.encode(examples), shuffle=False, batch_size=128, shard=False):
-            logits = model(batch["ids"], batch["lengths"], batch["target_in"], batch["target_lengths"])
-            total += float(F.cross_entropy(logits.flatten(0, 1).float(), batch["targets"].flatten(),
-                                           ignore_index=IGNORE, reduction="sum"))
-            count += int((batch["targets"] != IGNORE).sum())
-        nats = total / max(count, 1)
+        batches = self.loader(self.encode(examples), shuffle=False, batch_size=128, shard=False)
+        nats, _ = summed_nll((model(b["ids"], b["lengths"], b["target_in"], b["target_lengths"]), b["targets"])
+                             for b in batches)
         beam = self.cfg.model.beam if beam is None else beam
         hyps = self.translate(model, [ex["source"] for ex in examples], beam)
         refs = [ex["target"] for ex in examples]
@@ -324,7 +321,7 @@ class TranslateTask(Task):
         metrics = {
             "bleu": bleu_score.score, "chrf": chrf_score.score,
             "bleu_signature": str(bleu.get_signature()), "chrf_signature": str(chrf.get_signature()),
-            "nats_per_token": nats, "perplexity": math.exp(min(nats, 700.0)), "beam": beam,
+            **nll_metrics(nats), "beam": beam,
             "examples": len(examples),
             "samples": [{"source": ex["source"], "reference": ex["target"], "translation": h}
                         for ex, h in list(zip(examples, hyps))[:5]],
@@ -364,9 +361,9 @@ class TranslateTask(Task):
 
     # -- persistence ---------------------------------------------------------------------
     def save_vocab(self, directory: Path) -> None:
-        self.source_tokenizer.save(directory / "tokenizer.json")
+        super().save_vocab(directory)
         self.target_tokenizer.save(directory / TARGET_TOKENIZER)
 
     def load_vocab(self, directory: Path, state: dict[str, Any]) -> None:
-        self.source_tokenizer = TextTokenizer.load(directory / "tokenizer.json")
+        super().load_vocab(directory, state)
         self.target_tokenizer = TextTokenizer.load(directory / TARGET_TOKENIZER)
