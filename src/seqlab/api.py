@@ -137,14 +137,15 @@ def test(
     bundle = load_bundle(directory)
     examples = evaluation_split(bundle, data, split, **data_settings)
     metrics = bundle.evaluate(examples, Path(out_dir) if out_dir else None)
-    if bundle.cfg.task == "generate":
+    if bundle.supports("sample"):
         from seqlab.tasks.generate import generation_metrics
 
         train = {ex["text"] for ex in evaluation_split(bundle, data, "train", **data_settings)}
         judge = load_bundle(classifier) if classifier else None
-        if judge is not None and judge.cfg.task != "classify":
+        if judge is not None and not judge.supports("probe"):
             raise SeqlabError(f"{classifier}: a {judge.cfg.task} model, not a classifier")
         metrics.update(generation_metrics(bundle, train, judge))
     elif classifier:
         raise SeqlabError("--classifier judges a conditional generator's samples (--task generate models)")
-    return {"model": str(directory), "data": data or bundle.cfg.data.source, "split": split, "metrics": metrics}
+    return {"model": str(directory), "data": data or bundle.cfg.data.source, "split": split,
+            "headline": list(bundle.task.headline_metrics), "metrics": metrics}

@@ -211,18 +211,17 @@ def cmd_test(args) -> None:
     result = test(args.model, data=args.data, split=args.split, out_dir=args.plots, classifier=args.classifier,
                   **extra)
     m = result["metrics"]
-    if "per_class" not in m:  # no per-label table (lm): the headline figures
-        figures = "  ".join(f"{k} {v:.4f}" for k, v in m.items() if isinstance(v, float))
-        _print(args, result, f"{result['data']} [{result['split']}]: {figures}")
-        return
-    rows = [{"label": name, **{k.replace("-", "_"): v for k, v in per.items()}} for name, per in m["per_class"].items()]
-    table = format_table(rows, [("label", "label"), ("precision", "precision"), ("recall", "recall"),
-                                ("f1_score", "F1"), ("support", "support")])
-    # task-specific headline figures (tag: upos_accuracy, unseen_accuracy, chunk_f1)
-    extra = "".join(f"  {k} {v:.4f}" for k, v in m.items()
-                    if (k.endswith("_accuracy") or k == "chunk_f1") and isinstance(v, float))
-    text = (f"{result['data']} [{result['split']}]: accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}"
-            f"{extra}  ({m['examples']} examples)\n\n{table}")
+    # the task's headline figures, then its per-label table when it has one (classify, tag)
+    shown = [k for k in result["headline"] if isinstance(m.get(k), float)]
+    shown += [k for k, v in m.items() if isinstance(v, float) and k not in shown]
+    text = f"{result['data']} [{result['split']}]: " + "  ".join(f"{k} {m[k]:.4f}" for k in shown)
+    if "examples" in m:
+        text += f"  ({m['examples']} examples)"
+    if "per_class" in m:
+        rows = [{"label": name, **{k.replace("-", "_"): v for k, v in per.items()}}
+                for name, per in m["per_class"].items()]
+        text += "\n\n" + format_table(rows, [("label", "label"), ("precision", "precision"), ("recall", "recall"),
+                                             ("f1_score", "F1"), ("support", "support")])
     _print(args, result, text)
 
 
@@ -260,13 +259,14 @@ def cmd_generate(args) -> None:
     import seqlab
 
     bundle = seqlab.load(args.model)
-    if bundle.cfg.task == "generate":
+    if bundle.supports("sample"):
         texts = bundle.sample(args.condition, args.num, args.temperature, args.top_k, args.seed,
                               prime=args.prime, max_length=args.length, guidance=args.guidance)
         _print(args, {"condition": args.condition, "texts": texts, "seed": args.seed}, "\n".join(texts))
         return
     if args.condition:
         raise SeqlabError(f"a {bundle.cfg.task} model has no conditions; --condition is for --task generate models")
+    bundle.require("generate", "train a language model with --task lm (or a conditional one with --task generate)")
 
     def warn(message: str) -> None:
         print(f"seqlab: warning: {message}", file=sys.stderr, flush=True)

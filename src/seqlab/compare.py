@@ -6,6 +6,7 @@ such in the table, so a reader sees what the extra features buy.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +22,8 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "bilstm": ("lstm", {"model.bidirectional": True}),
     "bigru": ("gru", {"model.bidirectional": True}),
 }
-COLUMNS = [
-    ("name", "model"),
-    ("accuracy", "test accuracy"),
-    ("macro_f1", "macro-F1"),
-    ("train_seconds", "train s"),
-    ("n_parameters", "parameters"),
-]
+# after the task's headline metrics (accuracy, macro-F1 for classify; BLEU for translate, ...)
+RUN_COLUMNS = [("train_seconds", "train s"), ("n_parameters", "parameters")]
 
 
 def parse_families(spec: str | list[str]) -> list[str]:
@@ -68,27 +64,28 @@ def compare(
         )
         if splits is None:  # read and split the data once, for every model alike
             splits = make_task(cfg).load_splits()
-        print(f"== {name} ==", flush=True)
+        print(f"== {name} ==", file=sys.stderr, flush=True)
         bundle = train_config(cfg, out / name, splits=splits)
         metrics = bundle.metrics
         test = metrics.get("test") or metrics["validation"]
+        headline = bundle.task.headline_metrics
         result = {
-            "accuracy": test["accuracy"],
-            "macro_f1": test["macro_f1"],
+            **{k: test.get(k) for k in headline},
             "train_seconds": metrics.get("train_seconds"),
             "n_parameters": metrics.get("n_parameters"),
             "bundle": str(out / name),
         }
-        if probe_pairs is not None:
+        if probe_pairs is not None and bundle.supports("probe"):
             result["probe_pairwise_accuracy"] = run_probe(bundle, probe_pairs)["pairwise_accuracy"]
         results[name] = result
         rows.append({"name": name, **result})
-    columns = COLUMNS + ([("probe_pairwise_accuracy", "probe")] if probe_pairs is not None else [])
-    table = format_table(rows, columns)
     split_name = "test" if splits.get("test") else "validation"
+    columns = [("name", "model"), *((k, f"{split_name} {k.replace('_', ' ')}") for k in headline), *RUN_COLUMNS]
+    columns += [("probe_pairwise_accuracy", "probe")] if probe_pairs is not None else []
+    table = format_table(rows, columns)
     report = {"data": data, "split": split_name, "results": results, "table": table}
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "compare.json", report)
     atomic_write_text(out / "compare.md", f"# seqlab compare on {data} ({split_name} split)\n\n```\n{table}\n```\n\n![comparison](compare.png)\n")
-    plot_comparison(rows, out / "compare.png")
+    plot_comparison(rows, out / "compare.png", metric=headline[0])
     return report

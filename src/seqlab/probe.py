@@ -61,6 +61,7 @@ def positive_label(labels: list[str], name: str | None = None) -> str:
 
 def probe(bundle, pairs: list[tuple[str, str]] | None = None, positive: str | None = None) -> dict[str, Any]:
     """Score each pair with the bundle's classifier; see the module docstring."""
+    bundle.require("probe", "the probe compares a classifier's class probabilities; train one with --task classify")
     if pairs is None:
         from seqlab.data.builtin import PROBE_PAIRS
 

@@ -28,9 +28,8 @@ TOP = 5
 @torch.no_grad()
 def trace(bundle, text: str) -> dict[str, Any]:
     """Read `text` once: tokens, per-step states (T, D) and the top-5 next-token guesses."""
+    bundle.require("inspect", "it has no per-step next-token guesses to draw; use a language model (--task lm)")
     task, model = bundle.task, bundle.model
-    if not hasattr(model, "encode") or not hasattr(task, "tokenizer"):
-        raise SeqlabError(f"a {bundle.cfg.task} model has no per-step states to draw; use an lm model")
     ids = task.tokenizer.encode(text)
     if not ids:
         raise SeqlabError("the passage to visualize is empty")

@@ -67,7 +67,7 @@ class Task:
     #   sample     n texts written for a condition (generate)
     #   translate  source sentences -> target sentences (translate)
     #   probe      minimal-pair order probe and class probabilities (classify)
-    #   inspect    per-step states/outputs of one text (lm; classify and tag with the page)
+    #   inspect    per-step states and next-token guesses of one passage (lm)
     verbs: frozenset[str] = frozenset({"predict"})
     # the task's own model settings (a dataclass of `setting` fields), or None
     settings: type | None = None

@@ -33,7 +33,7 @@ class SequenceClassifier(nn.Module):
 
 class ClassifyTask(Task):
     name = "classify"
-    verbs = frozenset({"predict", "probe", "inspect"})
+    verbs = frozenset({"predict", "probe"})
     accepts_estimators = True
     monitor = ("val_accuracy", "max")
 

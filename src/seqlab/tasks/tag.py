@@ -154,7 +154,7 @@ def is_bio(labels: list[str]) -> bool:
 # -- the task --------------------------------------------------------------------------------
 class TagTask(Task):
     name = "tag"
-    verbs = frozenset({"predict", "inspect"})
+    verbs = frozenset({"predict"})
     settings = TagSettings
     # Tagging reads both directions and spells out each word (the char CNN sees the original
     # case, so words stay lowercased: measured better on UD-EWT slices, with and without char
