@@ -120,3 +120,14 @@ def test_apply_vectors_and_freeze(tmp_path):
     assert emb.weight.requires_grad
     with pytest.raises(SeqlabError, match="embed-dim"):
         apply_vectors(torch.nn.Embedding(8, 4), matrix)
+
+
+def test_apply_vectors_to_a_bag_with_bigram_rows(tmp_path):
+    matrix, _ = load_vectors(write_vectors(tmp_path / "v.txt", VECTORS), VOCAB, 3)
+    bag = torch.nn.EmbeddingBag(8 + 5, 3, mode="mean")
+    extra = bag.weight.detach()[8:].clone()
+    apply_vectors(bag, matrix, freeze=True)
+    assert torch.equal(bag.weight.detach()[:8], torch.from_numpy(matrix))
+    assert torch.equal(bag.weight.detach()[8:], extra)
+    bag(torch.tensor([[4, 5, 9, 10]])).sum().backward()
+    assert not bag.weight.grad[:8].any() and bag.weight.grad[9].any()

@@ -185,16 +185,28 @@ def load_vectors(
 
 
 def apply_vectors(embedding, matrix: np.ndarray, *, freeze: bool = False) -> None:
-    """Copy `matrix` into a torch nn.Embedding / EmbeddingBag of the same shape; `freeze`
-    keeps it fixed during training (Kim's CNN-static) by turning off its gradient."""
+    """Copy `matrix` (V, dim) into the first V rows of a torch nn.Embedding / EmbeddingBag;
+    rows past V (the bow family's hashed bigram buckets) keep their own initialization.
+    `freeze` keeps the V copied rows fixed during training (Kim's CNN-static): the whole
+    table's gradient is turned off, or, when it has extra rows, the copied rows' gradient is
+    zeroed by a hook (so Adam never moves them: zero gradients keep its moments at zero)."""
     import torch
 
     weight = embedding.weight
-    if tuple(weight.shape) != tuple(matrix.shape):
+    rows, dim = matrix.shape
+    if weight.shape[1] != dim or weight.shape[0] < rows:
         raise SeqlabError(
             f"the embedding table is {tuple(weight.shape)}, the vectors {tuple(matrix.shape)}: "
             "the vocabulary or --embed-dim differ"
         )
     with torch.no_grad():
-        weight.copy_(torch.from_numpy(matrix).to(weight.dtype))
-    weight.requires_grad_(not freeze)
+        weight[:rows].copy_(torch.from_numpy(matrix).to(weight.dtype))
+    if weight.shape[0] == rows:
+        weight.requires_grad_(not freeze)
+    elif freeze:
+        def keep_vectors(grad: torch.Tensor) -> torch.Tensor:
+            grad = grad.clone()
+            grad[:rows] = 0
+            return grad
+
+        weight.register_hook(keep_vectors)
