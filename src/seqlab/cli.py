@@ -38,7 +38,8 @@ def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
                                        default=None, help=help_text)
         else:
             kind = kind if kind in (int, float) else str  # lists: comma-separated, read by config
-            groups[owner].add_argument(flag_of(name, f), dest=dest, type=kind, default=None, help=help_text)
+            groups[owner].add_argument(flag_of(name, f), dest=dest, type=kind, default=None, help=help_text,
+                                       metavar=f.name.upper())
 
 
 def _settings(args: argparse.Namespace) -> dict[str, Any]:

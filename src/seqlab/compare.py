@@ -12,7 +12,7 @@ from typing import Any
 
 from seqlab.config import build_config
 from seqlab.errors import SeqlabError
-from seqlab.families import ALL_NAMES
+from seqlab.families import family_names
 from seqlab.files import atomic_write_json, atomic_write_text
 
 # variant name -> (family, settings it adds)
@@ -29,8 +29,8 @@ RUN_COLUMNS = [("train_seconds", "train s"), ("n_parameters", "parameters")]
 def parse_families(spec: str | list[str]) -> list[str]:
     names = [n.strip() for n in (spec.split(",") if isinstance(spec, str) else spec) if n.strip()]
     for name in names:
-        if name not in ALL_NAMES and name not in VARIANTS:
-            valid = ", ".join([*ALL_NAMES, *VARIANTS])
+        if name not in family_names() and name not in VARIANTS:
+            valid = ", ".join([*family_names(), *VARIANTS])
             raise SeqlabError(f"unknown family {name!r}; choose from: {valid}")
     if not names:
         raise SeqlabError("no families given; e.g. --families linear,bow,cnn,lstm")

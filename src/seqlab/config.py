@@ -246,14 +246,19 @@ def settings_owners() -> list[tuple[str, type]]:
     return owners
 
 
-@functools.cache
 def model_config_type() -> type:
     """The run's `model` section: ModelConfig plus every registered family's and task's
     settings, as one flat dataclass (`model.kernel_sizes`, `model.attention`, ...), so configs,
-    flags and bundles address every setting the same way whoever owns it."""
+    flags and bundles address every setting the same way whoever owns it. Composed once per
+    state of the two tables (a row added later is picked up)."""
+    return _compose_model_config(tuple(settings_owners()[1:]))
+
+
+@functools.cache
+def _compose_model_config(owners: tuple[tuple[str, type], ...]) -> type:
     seen: dict[str, str] = {f.name: "model" for f in dataclasses.fields(ModelConfig)}
     extra = []
-    for owner, settings in settings_owners()[1:]:
+    for owner, settings in owners:
         hints = get_type_hints(settings)
         for f in dataclasses.fields(settings):
             if f.name in seen:

@@ -51,12 +51,17 @@ ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
     "lstm": ("rnn", {"cell": "lstm"}),
     "gru": ("rnn", {"cell": "gru"}),
 }
-ALL_NAMES = tuple(dict.fromkeys([*FAMILIES, *ALIASES]))
+
+
+def family_names() -> tuple[str, ...]:
+    """Every name a user may type: the table's rows and the aliases (read live, so a family
+    registered later, e.g. by a plugin or a test, is included)."""
+    return tuple(dict.fromkeys([*FAMILIES, *ALIASES]))
 
 
 def check_family_name(name: str) -> str:
-    if name not in ALL_NAMES:
-        raise SeqlabError(f"unknown family {name!r}; choose one of: {', '.join(ALL_NAMES)}")
+    if name not in family_names():
+        raise SeqlabError(f"unknown family {name!r}; choose one of: {', '.join(family_names())}")
     return name
 
 
@@ -79,5 +84,5 @@ def build_encoder(vocab_size: int, cfg: ModelConfig, *, causal: bool = False, ex
     row = resolve_family(cfg)
     if not row.neural:
         raise SeqlabError(f"the {cfg.family} family is not a neural encoder; this task needs one of: "
-                          + ", ".join(n for n in ALL_NAMES if family_of(n).neural))
+                          + ", ".join(n for n in family_names() if family_of(n).neural))
     return row.implementation(vocab_size, cfg, causal=causal, extra_dim=extra_dim)

@@ -75,6 +75,10 @@ class Task:
     defaults: dict[str, Any] = {}
     # whether estimator families (linear: fit in one call on whole texts) can do this task
     accepts_estimators = False
+    # the batch field a task reads left to right and predicts the next step of (lm, generate:
+    # "ids"; translate: "target_in"): a later token there never changes an earlier step's
+    # outputs (StepOutput.outputs, (B, T, ...)). None: the task sees its input whole.
+    causal_input: str | None = None
 
     # reading data: what to say when none is given, which field validation is stratified by
     no_data_hint = "pass --data with a dataset name or a file/folder path"

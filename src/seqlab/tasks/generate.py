@@ -32,7 +32,7 @@ from seqlab.config import RunConfig, setting
 from seqlab.data.batching import pad_sequences
 from seqlab.data.tokenize import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 from seqlab.errors import SeqlabError
-from seqlab.families import ALL_NAMES, build_encoder, family_of
+from seqlab.families import build_encoder, family_names, family_of
 from seqlab.families.rnn import StateBridge
 from seqlab.tasks.base import (
     IGNORE,
@@ -76,6 +76,7 @@ class GenerateTask(Task):
     name = "generate"
     verbs = frozenset({"predict", "sample"})
     settings = GenerateSettings
+    causal_input = "ids"
     # Conditional generation writes short texts (names) one character at a time. Names:
     # condition dropout 0.15 + guidance 1.0 measured 0.77 conditioning accuracy at temperature
     # 0.8 against 0.56 for plain sampling (bench/generate.py, BENCHMARKS.md).
@@ -138,7 +139,7 @@ class GenerateTask(Task):
         m = self.cfg.model
         family = family_of(m.family)
         if not (family.neural and family.implementation.stateful):
-            stateful = ", ".join(n for n in ALL_NAMES if family_of(n).neural and family_of(n).implementation.stateful)
+            stateful = ", ".join(n for n in family_names() if family_of(n).neural and family_of(n).implementation.stateful)
             raise SeqlabError(f"--task generate needs a family that starts from a state ({stateful}), not "
                               f"{m.family!r}: the condition sets the decoder's initial hidden state")
         condition_dim = m.embed_dim
@@ -157,7 +158,7 @@ class GenerateTask(Task):
             conditions = conditions.masked_fill(hide, self.null_condition)
         logits, _ = model(batch["ids"], batch["lengths"], conditions)
         loss = F.cross_entropy(logits.flatten(0, 1).float(), batch["targets"].flatten(), ignore_index=IGNORE)
-        return StepOutput(loss)
+        return StepOutput(loss, logits)
 
     def make_metrics(self):
         from torchmetrics import MeanMetric, MetricCollection

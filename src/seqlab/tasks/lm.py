@@ -96,6 +96,7 @@ class LanguageModel(nn.Module):
 class LMTask(Task):
     name = "lm"
     verbs = frozenset({"predict", "generate", "inspect"})
+    causal_input = "ids"
     # Language models read characters as written (case and all code points) by default.
     defaults = {"data.tokenizer": "char", "data.lowercase": False, "train.lr": 0.002}
     monitor = ("val_loss", "min")
@@ -165,7 +166,7 @@ class LMTask(Task):
         carried = None if bool(batch["reset"]) or state is None or state[0] != rows else state[1]
         logits, after = model(batch["ids"], batch["lengths"], carried)  # (B, T, V)
         loss = F.cross_entropy(logits.flatten(0, 1).float(), batch["targets"].flatten())
-        return StepOutput(loss, None, (rows, detach_state(after)))
+        return StepOutput(loss, logits, (rows, detach_state(after)))
 
     def make_metrics(self):
         from torchmetrics import MeanMetric, MetricCollection

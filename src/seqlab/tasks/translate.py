@@ -121,6 +121,7 @@ class TranslateTask(Task):
     name = "translate"
     verbs = frozenset({"predict", "translate"})
     settings = TranslateSettings
+    causal_input = "target_in"
     # Subwords as written (scored cased on raw text), a bidirectional encoder; the sizes of
     # bench/translate.py's gru-attention run (Multi30k test BLEU 38.97).
     defaults = {"data.tokenizer": "bpe", "data.lowercase": False, "data.max_vocab": 8000, "data.max_length": 100,
@@ -214,8 +215,9 @@ class TranslateTask(Task):
     def step(self, model: nn.Module, batch: dict[str, torch.Tensor], state=None) -> StepOutput:
         logits = model(batch["ids"], batch["lengths"], batch["target_in"], batch["target_lengths"])
         smoothing = self.cfg.train.label_smoothing if model.training else 0.0
-        return StepOutput(F.cross_entropy(logits.flatten(0, 1).float(), batch["targets"].flatten(),
-                                          ignore_index=IGNORE, label_smoothing=smoothing))
+        loss = F.cross_entropy(logits.flatten(0, 1).float(), batch["targets"].flatten(), ignore_index=IGNORE,
+                               label_smoothing=smoothing)
+        return StepOutput(loss, logits)
 
     def make_metrics(self):
         from torchmetrics import MeanMetric, MetricCollection
