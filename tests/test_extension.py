@@ -17,15 +17,22 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from helpers import run_cli
 from torch import nn
 from torch.nn import functional as F
 
 import seqlab
+from helpers import run_cli
 from seqlab.config import setting
 from seqlab.data.batching import pad_sequences
 from seqlab.families import FAMILIES, Family
-from seqlab.families.base import Encoded, Encoder, keras_init, length_mask, make_embedding, masked_max
+from seqlab.families.base import (
+    Encoded,
+    Encoder,
+    keras_init,
+    length_mask,
+    make_embedding,
+    masked_max,
+)
 from seqlab.tasks import TASKS
 from seqlab.tasks.base import StepOutput, Task
 
