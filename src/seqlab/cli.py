@@ -67,6 +67,14 @@ def _parser(verb_hint: str | None = None) -> argparse.ArgumentParser:
         p.add_argument("--json", action="store_true", help="print one JSON object for machines")
         return p
 
+    _add_training_verbs(verb, verb_hint)
+    _add_inference_verbs(verb)
+    _add_utility_verbs(verb)
+    return root
+
+
+def _add_training_verbs(verb, verb_hint: str | None) -> None:
+    """train, test, compare, demo: the verbs that fit models (and take every setting as a flag)."""
     p = verb("train", "train a model and write a bundle folder",
              "seqlab train --task classify --data imdb --family lstm --epochs 3 --out runs/imdb-lstm")
     p.add_argument("--task", default="classify", help="task shape: classify, tag, lm, generate or translate (default: classify)")
@@ -91,6 +99,29 @@ def _parser(verb_hint: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--plots", help="folder to write the confusion matrix PNG into")
     p.add_argument("--classifier", help="generate: a classifier bundle that judges which condition samples fit")
 
+    p = verb("compare", "train several families on the same split and compare them",
+             "seqlab compare --data imdb --families linear,bow,cnn,lstm,gru --out runs/compare")
+    p.add_argument("--data", required=True, help="dataset name or file/folder path")
+    p.add_argument("--families", default="linear,bow,cnn,lstm,gru",
+                   help="comma list of families or variants (linear+bigrams, bow+bigrams, bilstm, bigru)")
+    p.add_argument("--out", required=True, help="folder for the bundles and the report")
+    p.add_argument("--task", default="classify", help="task shape (default: classify)")
+    p.add_argument("--config", help="YAML file of settings")
+    if verb_hint in SETTING_VERBS:
+        _add_setting_flags(p)
+
+    p = verb("demo", "the lecture's point, measured: BoW vs CNN vs LSTM on order-sensitive reviews",
+             "seqlab demo            # built-in corpus, offline, under a minute on 2 CPU cores")
+    p.add_argument("--data", default="demo", help="dataset name or path (default: built-in corpus)")
+    p.add_argument("--out", default=None, help="folder for bundles and report (default: a temp folder)")
+    p.add_argument("--families", default="linear,bow,cnn,lstm", help="families to train")
+    p.add_argument("--bigrams", action=argparse.BooleanOptionalAction, default=True,
+                   help="add the bigram variants as extra rows")
+    _add_setting_flags_demo(p)
+
+
+def _add_inference_verbs(verb) -> None:
+    """predict, generate, translate, inspect, probe, serve: the verbs that use a trained bundle."""
     p = verb("predict", "predict labels for texts (arguments, --file, or lines on stdin)",
              'seqlab predict runs/imdb-lstm "a wonderful, moving film" --json')
     p.add_argument("model", help="bundle folder")
@@ -132,23 +163,21 @@ def _parser(verb_hint: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="FILE.html or FILE.png to write")
     p.add_argument("--encoding", default="utf-8", help="encoding of a passage file")
 
-    p = verb("compare", "train several families on the same split and compare them",
-             "seqlab compare --data imdb --families linear,bow,cnn,lstm,gru --out runs/compare")
-    p.add_argument("--data", required=True, help="dataset name or file/folder path")
-    p.add_argument("--families", default="linear,bow,cnn,lstm,gru",
-                   help="comma list of families or variants (linear+bigrams, bow+bigrams, bilstm, bigru)")
-    p.add_argument("--out", required=True, help="folder for the bundles and the report")
-    p.add_argument("--task", default="classify", help="task shape (default: classify)")
-    p.add_argument("--config", help="YAML file of settings")
-    if verb_hint in SETTING_VERBS:
-        _add_setting_flags(p)
-
     p = verb("probe", "order-sensitivity probe: minimal pairs with identical bags of words",
              "seqlab probe runs/demo/lstm --pairs pairs.tsv --json")
     p.add_argument("model", help="bundle folder of a classifier")
     p.add_argument("--pairs", help="TSV with columns positive, negative (default: built-in pairs)")
     p.add_argument("--positive-label", help="which label is positive (default: pos/positive/1)")
 
+    from seqlab.serve import EXAMPLE as SERVE_EXAMPLE
+    from seqlab.serve import add_arguments as add_serve_arguments
+
+    add_serve_arguments(verb("serve", "serve bundles over HTTP: predict, generate, translate, micro-batched "
+                                      "(needs pip install 'seqlab[serve]')", SERVE_EXAMPLE))
+
+
+def _add_utility_verbs(verb) -> None:
+    """bow, datasets: the verbs that need no model."""
     p = verb("bow", "print the bag-of-words table of sentences and which get identical vectors",
              'seqlab bow "The movie my friend has not seen is good" "The movie my friend has seen is not good"')
     p.add_argument("sentences", nargs="+", help="sentences")
@@ -157,22 +186,6 @@ def _parser(verb_hint: str | None = None) -> argparse.ArgumentParser:
              "seqlab datasets --data-dir ../shared/data")
     p.add_argument("--data-dir", help="folder with the publishers' files")
     p.add_argument("--fetch", metavar="NAME", help="download NAME into the cache now")
-
-    from seqlab.serve import EXAMPLE as SERVE_EXAMPLE
-    from seqlab.serve import add_arguments as add_serve_arguments
-
-    add_serve_arguments(verb("serve", "serve bundles over HTTP: predict, generate, translate, micro-batched "
-                                      "(needs pip install 'seqlab[serve]')", SERVE_EXAMPLE))
-
-    p = verb("demo", "the lecture's point, measured: BoW vs CNN vs LSTM on order-sensitive reviews",
-             "seqlab demo            # built-in corpus, offline, under a minute on 2 CPU cores")
-    p.add_argument("--data", default="demo", help="dataset name or path (default: built-in corpus)")
-    p.add_argument("--out", default=None, help="folder for bundles and report (default: a temp folder)")
-    p.add_argument("--families", default="linear,bow,cnn,lstm", help="families to train")
-    p.add_argument("--bigrams", action=argparse.BooleanOptionalAction, default=True,
-                   help="add the bigram variants as extra rows")
-    _add_setting_flags_demo(p)
-    return root
 
 
 def _add_setting_flags_demo(p: argparse.ArgumentParser) -> None:

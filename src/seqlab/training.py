@@ -135,36 +135,26 @@ class FitResult:
     log_dir: Path
 
 
-def _devices(value: str):
-    return int(value) if value.isdigit() else value
-
-
-def fit(
-    task: Task,
-    model: nn.Module,
-    train_items: list[dict],
-    val_items: list[dict],
-    cfg: TrainConfig,
-    out_dir: Path,
-    *,
-    resume: str | None = None,
-) -> FitResult:
-    """Train with Lightning; afterwards `model` holds the best validation weights."""
-    _quiet_lightning()
-    L.seed_everything(cfg.seed, workers=True, verbose=False)
+def _checkpoint(task: Task, ckpt_dir: Path) -> ModelCheckpoint:
+    """best.ckpt by the task's monitored metric, and last.ckpt."""
     monitor, mode = task.monitor
-    ckpt_dir = out_dir / "checkpoints"
-    checkpoint = ModelCheckpoint(
-        dirpath=ckpt_dir, filename="best", monitor=monitor, mode=mode, save_last=True, save_top_k=1
-    )
-    throughput = Throughput()
-    callbacks = [checkpoint, throughput]
+    return ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode=mode, save_last=True,
+                           save_top_k=1)
+
+
+def _training_callbacks(task: Task, cfg: TrainConfig) -> list[Callback]:
+    """The weight average and early stopping, when the settings ask for them."""
+    monitor, mode = task.monitor
+    callbacks: list[Callback] = []
     if cfg.ema:
         callbacks.append(ema_callback(cfg.ema))
     if cfg.patience and cfg.patience > 0:
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=cfg.patience))
-    logger = CSVLogger(str(out_dir), name="logs", version="")
-    trainer = L.Trainer(
+    return callbacks
+
+
+def _trainer(cfg: TrainConfig, callbacks: list[Callback], logger) -> L.Trainer:
+    return L.Trainer(
         max_epochs=cfg.epochs,
         # a time-limited run stops after a validation, so the best checkpoint is still written
         max_time=timedelta(minutes=cfg.max_minutes) if cfg.max_minutes else None,
@@ -183,6 +173,29 @@ def fit(
         num_sanity_val_steps=0,
         log_every_n_steps=10,
     )
+
+
+def _devices(value: str):
+    return int(value) if value.isdigit() else value
+
+
+def fit(
+    task: Task,
+    model: nn.Module,
+    train_items: list[dict],
+    val_items: list[dict],
+    cfg: TrainConfig,
+    out_dir: Path,
+    *,
+    resume: str | None = None,
+) -> FitResult:
+    """Train with Lightning; afterwards `model` holds the best validation weights."""
+    _quiet_lightning()
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    ckpt_dir = out_dir / "checkpoints"
+    checkpoint, throughput = _checkpoint(task, ckpt_dir), Throughput()
+    logger = CSVLogger(str(out_dir), name="logs", version="")
+    trainer = _trainer(cfg, [checkpoint, throughput, *_training_callbacks(task, cfg)], logger)
     module = SeqlabModule(task, model, cfg)
     ckpt_path = _resume_path(resume, ckpt_dir)
     start = time.perf_counter()
