@@ -158,18 +158,19 @@ def suite_report(lines: list[dict]) -> list[str]:
            "`settings` in bench/results.jsonl.", ""]
     final = {(k[1], k[2]): v for k, v in newest.items() if k[0] == "final"}
     if final:
+        columns = (*SUITE_DATASETS, "imdb") if any(d == "imdb" for d, _ in final) else SUITE_DATASETS
         out += ["### Final: each family's selected recipe", "",
-                "| family | recipe | " + " | ".join(SUITE_DATASETS) + " |",
-                "|---|---|" + "---|" * len(SUITE_DATASETS)]
+                "| family | recipe | " + " | ".join(columns) + " |",
+                "|---|---|" + "---|" * len(columns)]
         for family in SUITE_FAMILIES:
-            cells = [final.get((d, family)) for d in SUITE_DATASETS]
+            cells = [final.get((d, family)) for d in columns]
             if not any(cells):
                 continue
             recipe = next(c["recipe"] for c in cells if c)
             out.append(f"| {family} | {recipe} | " + " | ".join(_suite_cell(c) for c in cells) + " |")
         for name, figures in SUITE_ANCHORS.items():
             out.append(f"| *{name}* | published | "
-                       + " | ".join(f"*{figures[d]:.3f}*" if d in figures else "" for d in SUITE_DATASETS) + " |")
+                       + " | ".join(f"*{figures[d]:.3f}*" if d in figures else "" for d in columns) + " |")
         out.append("")
     select = {(k[1], k[2], k[3]): v for k, v in newest.items() if k[0] == "select"}
     if select:
