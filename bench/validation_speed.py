@@ -22,6 +22,20 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import SHARED_DATA, record  # noqa: E402
 
 
+@torch.no_grad()
+def validate(task, model, batches: list, passes: int) -> float:
+    """Seconds to validate: `passes` forward passes per batch, metrics from the last."""
+    metrics = task.make_metrics()
+    t0 = time.perf_counter()
+    for batch in batches:
+        out = task.step(model, batch)
+        if passes == 2:  # before: update_metrics ran the model again
+            out = task.step(model, batch)
+        task.update_metrics(metrics, out, batch)
+    metrics.compute()
+    return time.perf_counter() - t0
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--examples", type=int, default=2500)
@@ -45,22 +59,10 @@ def main() -> None:
         model = task.build_model().eval()
         batches = list(task.loader(items, shuffle=False, shard=False))
 
-        @torch.no_grad()
-        def validate(passes: int) -> float:
-            metrics = task.make_metrics()
-            t0 = time.perf_counter()
-            for batch in batches:
-                out = task.step(model, batch)
-                if passes == 2:  # before: update_metrics ran the model again
-                    out = task.step(model, batch)
-                task.update_metrics(metrics, out, batch)
-            metrics.compute()
-            return time.perf_counter() - t0
-
         one, two = [], []
         for _ in range(args.rounds):
-            one.append(validate(1))
-            two.append(validate(2))
+            one.append(validate(task, model, batches, 1))
+            two.append(validate(task, model, batches, 2))
             print(f"{family}: one pass {one[-1]:.2f} s  two passes {two[-1]:.2f} s", flush=True)
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         tokens = sum(int(b["lengths"].sum()) for b in batches)
