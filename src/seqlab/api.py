@@ -7,6 +7,7 @@ everything the command line does is also one call from Python.
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,28 @@ def train(
     return train_config(cfg, Path(out), resume=resume)
 
 
+def cross_validate(
+    *,
+    out: str | Path,
+    k: int,
+    task: str = "classify",
+    data: str | None = None,
+    family: str | None = None,
+    config: str | Path | None = None,
+    final: bool = False,
+    **settings: Any,
+) -> dict[str, Any]:
+    """K-fold cross-validation of one recipe (seqlab.crossval): mean ± std per metric and the
+    per-fold table in out/crossval.{json,md}; the final bundle (all data) only with `final`."""
+    from seqlab import crossval
+
+    if k < 2:
+        raise SeqlabError(f"--cv must be at least 2 folds (got {k}); 10 is the published protocol")
+    cfg = build_config(task=task, data=data, family=family, config_file=config, settings=settings)
+    check_settings(cfg)
+    return crossval.cross_validate(cfg, k, Path(out), final=final)
+
+
 def train_config(
     cfg: RunConfig, out: Path, *, resume: str | None = None, splits: dict[str, list] | None = None
 ) -> Bundle | None:
@@ -56,6 +79,11 @@ def train_config(
     items = {name: task.encode(examples) for name, examples in splits.items()}
     torch.manual_seed(cfg.train.seed)  # initial weights depend on the seed alone
     model = task.build_model()
+    found = None
+    if cfg.model.embeddings:
+        found = task.load_pretrained_vectors(model)
+        print(f"seqlab: pretrained vectors: {100 * found:.1f}% of the {task.tokenizer.vocab_size}-token "
+              f"vocabulary found in {cfg.model.embeddings}", file=sys.stderr, flush=True)
 
     from seqlab.training import fit  # Lightning is imported only when training
 
@@ -75,6 +103,8 @@ def train_config(
         "train_tokens_per_s": round(result.tokens_per_s, 1),
         "validation": task.evaluate(model, splits["validation"]),
     }
+    if found is not None:
+        metrics["pretrained_vectors_found"] = round(found, 4)
     if splits.get("test"):
         metrics["test"] = task.evaluate(model, splits["test"], out)
     from seqlab.report import plot_training_curves

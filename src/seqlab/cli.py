@@ -84,6 +84,11 @@ def _add_training_verbs(verb, verb_hint: str | None) -> None:
     p.add_argument("--config", help="YAML file of settings (flags override it)")
     p.add_argument("--resume", nargs="?", const="last", default=None,
                    help="continue from OUT/checkpoints/last.ckpt (or a given .ckpt)")
+    p.add_argument("--cv", type=int, metavar="K", default=None,
+                   help="K-fold stratified cross-validation instead of one run: mean ± std per metric and "
+                        "the per-fold table in OUT/crossval.md (classify; no bundle unless --final)")
+    p.add_argument("--final", action="store_true",
+                   help="with --cv: also train the recipe on all the data into OUT/final")
     if verb_hint in SETTING_VERBS:
         _add_setting_flags(p)
 
@@ -204,6 +209,15 @@ def cmd_train(args) -> None:
     from seqlab.api import train
 
     settings = _settings(args)
+    if args.cv is not None:
+        from seqlab.api import cross_validate
+
+        report = cross_validate(out=args.out, k=args.cv, task=args.task, data=args.data, family=args.family,
+                                config=args.config, final=args.final, **settings)
+        if report:  # rank 0 of a distributed run
+            figures = ", ".join(f"{k} {v}" for k, v in report["summary"].items() if k not in ("epochs", "seconds"))
+            _print(args, report, f"{args.cv}-fold cross-validation: {figures}\ntable: {args.out}/crossval.md")
+        return
     bundle = train(out=args.out, task=args.task, data=args.data, family=args.family,
                    resume=args.resume, config=args.config, **settings)
     if bundle is None:  # a non-zero rank of a distributed run

@@ -79,6 +79,10 @@ class ModelConfig:
     # tag, classify: training reads a word seen c times as <unk> with probability a/(a + c)
     word_dropout: float = setting(0.0, "tag/classify: training reads a word seen c times as <unk> with "
                                   "chance A/(A+c)", min=0)
+    # pretrained word vectors for the input tokens (GloVe / word2vec text / fastText .vec)
+    embeddings: str | None = setting(None, "initialize the token embeddings from a GloVe, word2vec-text or "
+                                     "fastText .vec file (gzip ok); --embed-dim defaults to its size")
+    freeze_embeddings: bool = setting(False, "keep the pretrained vectors fixed (Kim's CNN-static)")
 
 
 PRECISIONS = ("32-true", "32", "16-mixed", "16", "bf16-mixed", "bf16", "16-true", "bf16-true", "64-true", "64")
@@ -345,5 +349,9 @@ def build_config(
         **DATASET_DEFAULTS.get(str(source), {}),
         **family_of(fam).defaults,
     }
+    if layered.get("model.embeddings") and "model.embed_dim" not in layered:
+        from seqlab.data.embeddings import vector_dim  # the vectors' size unless the user set one
+
+        layered["model.embed_dim"] = vector_dim(str(layered["model.embeddings"]))
     apply_overrides(cfg, {**implied, **layered})
     return cfg

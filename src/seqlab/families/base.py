@@ -46,6 +46,7 @@ class Encoder(nn.Module):
     and may override:
         stateful     True when forward takes an initial `state` and returns the final one
                      (recurrent: carried across lm windows, set by a decoder's bridge)
+        token_embedding  the token-vector table (default: self.embedding)
         context_size for a stateless causal encoder, how many earlier ids step 0 of a window
                      needs to equal one unbroken text (its receptive field minus one)
     """
@@ -58,6 +59,11 @@ class Encoder(nn.Module):
     @property
     def context_size(self) -> int:
         return 0
+
+    @property
+    def token_embedding(self) -> nn.Embedding | nn.EmbeddingBag:
+        """The table of token vectors (rows = token ids), for pretrained vectors."""
+        return self.embedding
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor, state: Any = None,
                 extra: torch.Tensor | None = None) -> Encoded:

@@ -49,6 +49,10 @@ class BagOfWords(Encoder):
     def context_size(self) -> int:
         return CAUSAL_CONTEXT - 1 if self.causal else 0
 
+    @property
+    def token_embedding(self) -> nn.EmbeddingBag:
+        return self.bag  # rows past the vocabulary are the hashed bigrams
+
     def _bigram_ids(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Hash each adjacent pair into one of `buckets` extra rows: (B, T) -> (B, T-1)."""
         hashed = (ids[:, :-1] * _BIGRAM_PRIME + ids[:, 1:]) % self.buckets + self.vocab_size

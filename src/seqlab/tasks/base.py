@@ -174,6 +174,21 @@ class Task:
         batch's StepOutput carried (kept by the caller, per mode), so the task holds none."""
         raise NotImplementedError
 
+    def input_encoder(self, model: nn.Module):
+        """The family encoder that reads this task's input tokens (`self.tokenizer`)."""
+        return model.encoder
+
+    def load_pretrained_vectors(self, model: nn.Module) -> float:
+        """Copy model.embeddings' vectors into the input encoder's token table (frozen with
+        freeze_embeddings); the share of the vocabulary found in the file."""
+        from seqlab.data.embeddings import apply_vectors, load_vectors
+
+        m = self.cfg.model
+        vocabulary = [self.tokenizer.id_to_token(i) for i in range(self.tokenizer.vocab_size)]
+        matrix, found = load_vectors(m.embeddings, vocabulary, m.embed_dim, seed=self.cfg.train.seed)
+        apply_vectors(self.input_encoder(model).token_embedding, matrix, freeze=m.freeze_embeddings)
+        return found
+
     def loss(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """The loss of one batch on its own (no carried state)."""
         return self.step(model, batch).loss

@@ -146,6 +146,9 @@ class GenerateTask(Task):
         encoder = build_encoder(self.tokenizer.vocab_size, m, causal=True, extra_dim=condition_dim)
         return ConditionalDecoder(encoder, len(self.conditions), condition_dim, m.layers, m.cell)
 
+    def input_encoder(self, model: nn.Module):
+        return model.decoder
+
     @property
     def null_condition(self) -> int:
         return len(self.conditions)
