@@ -1,5 +1,5 @@
 """Training options: --embeddings / --freeze-embeddings and --cv K. Pretrained word vectors
-table of any neural family, the share found is reported, frozen rows never move, and the
+initialize the input tokens' table of any neural family, the share found is reported, frozen rows never move, and the
 embedding size follows the file unless set."""
 
 from __future__ import annotations
