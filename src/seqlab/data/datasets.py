@@ -8,8 +8,8 @@ into place (atomic, so the cache never holds a half file). Files found in a data
 the user's own copies and are not checksummed (re-packs such as ../shared/data's IMDB
 have other checksums than the published archive).
 
-Adding a dataset is one entry in DATASETS. Specs with `loader=None` resolve (and
-download) but are not yet read by `load_dataset`: their task-specific readers come later.
+Adding a dataset is one entry in DATASETS: its published files, the local names to look for,
+its reader (`loader`) and the task shapes it is made for.
 """
 
 from __future__ import annotations
@@ -484,7 +484,7 @@ def resolve(
         return found
     if not download:
         raise SeqlabError(
-            f"{name}: not found locally; run `seqlab datasets fetch {name}` or pass --data-dir DIR"
+            f"{name}: not found locally; run `seqlab datasets --fetch {name}` or pass --data-dir DIR"
         )
     for remote in spec.files:
         target = cache_dir() / spec.name / remote.filename
