@@ -17,6 +17,22 @@ from seqlab.errors import SeqlabError
 SETTING_VERBS = ("train", "compare")  # verbs that take every setting as a flag
 
 
+class UsageError(Exception):
+    """A command line argparse cannot parse: one line, then a pointer to the verb's --help."""
+
+    def __init__(self, message: str, prog: str):
+        super().__init__(message)
+        self.hint = f"try '{prog} --help'"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (`seqlab: error: ...`) and a --help hint, not the
+    whole usage (train's is 60 lines). main() prints it and returns exit status 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise UsageError(message, self.prog)
+
+
 def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per declared setting (config.setting metadata), grouped by who owns it: the
     data and training sections, the shared model settings, each family's and each task's."""
@@ -52,7 +68,7 @@ def _parser(verb_hint: str | None = None) -> argparse.ArgumentParser:
     `seqlab predict` starts without importing the training stack."""
     from seqlab import __version__
 
-    root = argparse.ArgumentParser(
+    root = _Parser(
         prog="seqlab",
         description="Train, evaluate, compare and inspect bag-of-words, CNN and recurrent sequence models.",
         epilog="example: seqlab train --task classify --data names --family gru --out runs/names",
@@ -440,12 +456,17 @@ def _verb_of(argv: list[str]) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = _parser(_verb_of(argv))
-    args, extras = parser.parse_known_args(argv)
-    # texts after an option (`translate DIR --beam 5 "Ein Hund."`): argparse leaves them over
-    if extras and isinstance(getattr(args, "texts", None), list) and not any(e.startswith("-") for e in extras):
-        args.texts += extras
-    elif extras:
-        parser.error(f"unrecognized arguments: {' '.join(extras)}")
+    try:
+        args, extras = parser.parse_known_args(argv)
+        # texts after an option (`translate DIR --beam 5 "Ein Hund."`): argparse leaves them over
+        if extras and isinstance(getattr(args, "texts", None), list) and not any(e.startswith("-") for e in extras):
+            args.texts += extras
+        elif extras:
+            verb = getattr(args, "verb", None)
+            raise UsageError(f"unrecognized arguments: {' '.join(extras)}", f"seqlab {verb}" if verb else "seqlab")
+    except UsageError as exc:
+        print(f"seqlab: error: {exc}\n{exc.hint}", file=sys.stderr)
+        return 2
     if not args.verb:
         parser.print_help()
         return 0
@@ -456,7 +477,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"seqlab: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("seqlab: interrupted", file=sys.stderr)
+        resumable = args.verb == "train" and getattr(args, "out", None)
+        print("seqlab: interrupted" + ("; resume with --resume" if resumable else ""), file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0

@@ -64,6 +64,9 @@ def train_vocabulary(
     )
     tok.train_from_iterator(items, trainer)
     if tok.get_vocab_size() <= len(SPECIAL_TOKENS):
+        if min_freq > 1:
+            raise SeqlabError(f"--min-freq {min_freq} (data.min_freq) keeps no token: none occurs that often "
+                              f"in the training {what}; lower it")
         raise SeqlabError(f"the training {what} are empty: no token to build a vocabulary from")
 
 
