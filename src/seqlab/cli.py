@@ -148,6 +148,18 @@ def _add_inference_verbs(verb) -> None:
     p.add_argument("model", help="bundle folder")
     p.add_argument("texts", nargs="*", help="texts to classify ('-' or none: read lines from stdin)")
     p.add_argument("--file", help="read one text per line from this file ('-' for stdin)")
+    p.add_argument("--runtime", choices=("torch", "onnx"), default="torch",
+                   help="onnx: run the export made by 'seqlab export' (DIR or DIR/onnx) with onnxruntime, "
+                        "without importing torch (default: torch)")
+
+    p = verb("export", "export a bundle to ONNX (graphs beside a copy of its JSON files) for --runtime onnx",
+             "seqlab export runs/imdb-gru --format onnx            # writes runs/imdb-gru/onnx\n"
+             "         seqlab export runs/imdb-gru --format onnx --quantize int8 --out deploy/imdb-gru-int8")
+    p.add_argument("model", help="bundle folder")
+    p.add_argument("--format", default="onnx", choices=("onnx",), help="export format (default: onnx)")
+    p.add_argument("--out", default=None, help="folder to write (default: DIR/onnx, or DIR/onnx-int8)")
+    p.add_argument("--quantize", choices=("int8",), default=None,
+                   help="int8: dynamic quantization of the weights (onnxruntime's quantizer)")
 
     p = verb("generate", "sample text from a language model (--task lm, printed as it is written) or "
              "texts for a condition (--task generate, one per line)",
@@ -286,7 +298,12 @@ def _read_inputs(args) -> list[str]:
 def cmd_predict(args) -> None:
     import seqlab
 
-    bundle = seqlab.load(args.model)
+    if getattr(args, "runtime", "torch") == "onnx":
+        import seqlab.onnx
+
+        bundle = seqlab.onnx.load(args.model)
+    else:
+        bundle = seqlab.load(args.model)
     texts = _read_inputs(args)
     if not texts:
         raise SeqlabError("no input text to predict")
@@ -297,6 +314,13 @@ def cmd_predict(args) -> None:
         return
     for text, out in zip(texts, outputs):
         print(bundle.task.format_prediction(text, out))
+
+
+def cmd_export(args) -> None:
+    from seqlab.export import export_bundle
+
+    out = export_bundle(args.model, fmt=args.format, out=args.out, quantize=args.quantize)
+    print(f"wrote {out} (load with seqlab.onnx.load, or: seqlab predict {out} --runtime onnx)")
 
 
 def cmd_generate(args) -> None:
@@ -436,7 +460,7 @@ COMMANDS = {
     "train": cmd_train, "test": cmd_test, "predict": cmd_predict, "compare": cmd_compare,
     "probe": cmd_probe, "bow": cmd_bow, "datasets": cmd_datasets, "demo": cmd_demo,
     "generate": cmd_generate, "inspect": cmd_inspect, "translate": cmd_translate,
-    "serve": cmd_serve,
+    "serve": cmd_serve, "export": cmd_export,
 }
 
 

@@ -1,0 +1,257 @@
+"""Run an exported bundle (`seqlab export DIR --format onnx`) with onnxruntime, without torch.
+
+    bundle = seqlab.onnx.load("runs/imdb-gru/onnx")   # or the bundle folder holding onnx/
+    bundle.predict(["a wonderful film"])               # same outputs as seqlab.load(...).predict
+
+This module imports only numpy, tokenizers (through seqlab.data.tokenize), onnxruntime and
+seqlab's torch-free modules; config.json is read as plain JSON (config.py would build the
+model settings from the family table, which imports torch). A deployment needs
+`pip install 'seqlab[onnx]'` and no torch: tests/test_export.py checks sys.modules.
+
+Encoding mirrors the task's torch path exactly (tasks/classify.py, tasks/tag.py): the same
+tokenizer file, --max-length cut, right padding with lengths of at least 1, and for the
+tagger the same spelling of each word. One runner per task in `RUNTIMES`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from seqlab.data.tokenize import TextTokenizer
+from seqlab.errors import SeqlabError
+
+MANIFEST = "onnx.json"  # the same name seqlab.export writes
+EXTRA_HINT = "pip install 'seqlab[onnx]'"
+BATCH = 64  # texts per onnxruntime call (sorted by length, so little padding)
+N_SPECIAL = 4  # <pad> <unk> <bos> <eos> (seqlab.vocab.SPECIAL_TOKENS)
+PAD_ID = 0
+UNK_ID = 1
+MAX_WORD_CHARS = 20  # tasks/tag.py: long words keep their first and last 10 characters
+
+
+def find_export(directory: str | Path) -> Path:
+    """The exported folder: `directory` itself, or its onnx/ subfolder (export's default)."""
+    directory = Path(directory)
+    for candidate in (directory, directory / "onnx"):
+        if (candidate / MANIFEST).is_file():
+            return candidate
+    raise SeqlabError(f"{directory}: no ONNX export here (no {MANIFEST}); make one with "
+                      f"'seqlab export {directory} --format onnx'")
+
+
+def _session(path: Path, threads: int | None):
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise SeqlabError(f"onnxruntime is not installed: --runtime onnx needs the onnx extra ({EXTRA_HINT})") from None
+    options = ort.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    if not path.is_file():
+        raise SeqlabError(f"{path}: missing; the export is incomplete (rerun seqlab export)")
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def _pad(seqs: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Right-pad id lists -> ids (B, T) int64, lengths (B,) int64 (at least 1, as the torch path)."""
+    lengths = np.array([max(len(s), 1) for s in seqs], dtype=np.int64)
+    ids = np.full((len(seqs), int(lengths.max())), PAD_ID, dtype=np.int64)
+    for row, seq in enumerate(seqs):
+        ids[row, : len(seq)] = seq
+    return ids, lengths
+
+
+def _batches(sizes: list[int], batch: int = BATCH):
+    """Index lists of similar length, `batch` at a time."""
+    order = sorted(range(len(sizes)), key=lambda i: sizes[i])
+    for start in range(0, len(order), batch):
+        yield order[start : start + batch]
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    z = np.exp(x - x.max(axis=-1, keepdims=True))
+    return z / z.sum(axis=-1, keepdims=True)
+
+
+class _Runner:
+    """What one task does with its graphs; built from the export folder and config.json."""
+
+    verbs: frozenset[str] = frozenset({"predict"})
+
+    def __init__(self, folder: Path, meta: dict[str, Any], manifest: dict[str, Any], threads: int | None):
+        self.folder = folder
+        self.settings = meta["config"]
+        self.state = meta.get("task_state", {})
+        self.tokenizer = TextTokenizer.load(folder / "tokenizer.json")
+        self.sessions = {name: _session(folder / g["file"], threads) for name, g in manifest["graphs"].items()}
+
+    def run(self, graph: str, **inputs: np.ndarray) -> np.ndarray:
+        session = self.sessions[graph]
+        feed = {i.name: inputs[i.name] for i in session.get_inputs()}  # unused inputs are pruned away
+        return session.run(None, feed)[0]
+
+
+class ClassifyRunner(_Runner):
+    verbs = frozenset({"predict", "predict_proba"})
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.labels = list(self.state["labels"])
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        seqs = self.tokenizer.encode_batch(texts, self.settings["data"]["max_length"])
+        probs = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
+        for index in _batches([len(s) for s in seqs]):
+            ids, lengths = _pad([seqs[i] for i in index])
+            probs[index] = _softmax(self.run("model", ids=ids, lengths=lengths).astype(np.float32))
+        return probs
+
+    def predict(self, texts: list[str]) -> list[dict[str, Any]]:
+        return [
+            {"label": self.labels[int(row.argmax())],
+             "probabilities": {lab: round(float(p), 6) for lab, p in zip(self.labels, row)}}
+            for row in self.predict_proba(texts)
+        ]
+
+    def format_prediction(self, text: str, output: dict[str, Any]) -> str:
+        return f"{output['label']}\t{output['probabilities'][output['label']]:.3f}\t{text}"
+
+
+class TagRunner(_Runner):
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.labels = list(self.state["labels"])
+        self.char_index = {c: i + N_SPECIAL for i, c in enumerate(self.state.get("chars", []))}
+        self.char_features = bool(self.settings["model"].get("char_features"))
+
+    def _spell(self, word: str) -> list[int]:
+        if len(word) > MAX_WORD_CHARS:
+            half = MAX_WORD_CHARS // 2
+            word = word[:half] + word[-half:]
+        return [self.char_index.get(c, UNK_ID) for c in word]
+
+    def tag_ids(self, sentences: list[list[str]]) -> list[list[int]]:
+        for i, words in enumerate(sentences):
+            if not words:
+                raise SeqlabError(f"sentence {i + 1}: has no tokens")
+        encoded = self.tokenizer.tokenizer.encode_batch(sentences, is_pretokenized=True)
+        seqs = [e.ids for e in encoded]
+        out: list[list[int]] = [[] for _ in sentences]
+        for index in _batches([len(s) for s in seqs]):
+            ids, lengths = _pad([seqs[i] for i in index])
+            feed = {"ids": ids, "lengths": lengths}
+            if self.char_features:
+                spelled = [[self._spell(w) for w in sentences[i]] for i in index]
+                longest = max(len(w) for s in spelled for w in s)
+                chars = np.zeros((*ids.shape, max(longest, 1)), dtype=np.int64)
+                for row, words in enumerate(spelled):
+                    for col, word in enumerate(words):
+                        chars[row, col, : len(word)] = word
+                feed["chars"] = chars
+            best = self.run("model", **feed).argmax(axis=-1)  # (B, T)
+            for row, i in enumerate(index):
+                out[i] = best[row, : lengths[row]].tolist()
+        return out
+
+    def predict(self, texts: list[str]) -> list[dict[str, Any]]:
+        sentences = [text.split() for text in texts]
+        return [{"tokens": s, "tags": [self.labels[t] for t in row]}
+                for s, row in zip(sentences, self.tag_ids(sentences))]
+
+    def format_prediction(self, text: str, output: dict[str, Any]) -> str:
+        return " ".join(f"{w}/{t}" for w, t in zip(output["tokens"], output["tags"]))
+
+
+# task name -> its runner (seqlab.export.GRAPHS holds the matching graph builders)
+RUNTIMES: dict[str, type[_Runner]] = {"classify": ClassifyRunner, "tag": TagRunner}
+
+
+class OnnxBundle:
+    """An exported bundle run by onnxruntime: the inference surface of seqlab.bundle.Bundle
+    (predict, predict_proba for classifiers, supports/require, describe, metrics)."""
+
+    def __init__(self, folder: Path, meta: dict[str, Any], manifest: dict[str, Any], runner: _Runner):
+        self.directory = folder
+        self.meta = meta
+        self.manifest = manifest
+        self.runner = runner
+        self.task = runner  # what the CLI reads format_prediction from
+
+    @property
+    def family(self) -> str:
+        return self.meta["family"]
+
+    @property
+    def labels(self) -> list[str]:
+        return list(getattr(self.runner, "labels", []))
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        path = self.directory / "metrics.json"
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+    def supports(self, verb: str) -> bool:
+        return verb in self.runner.verbs
+
+    def require(self, verb: str, how: str) -> None:
+        if not self.supports(verb):
+            raise SeqlabError(f"a {self.meta['task']} model cannot {verb} with --runtime onnx: {how}")
+
+    def predict(self, texts: list[str] | str) -> list[dict[str, Any]]:
+        return self.runner.predict(_check_texts(texts))
+
+    def predict_proba(self, texts: list[str] | str) -> np.ndarray:
+        self.require("predict_proba", "only classifiers give class probabilities")
+        return self.runner.predict_proba(_check_texts(texts))
+
+    def describe(self) -> dict[str, Any]:
+        metrics = self.metrics
+        split = "test" if "test" in metrics else "validation"
+        figures = metrics.get(split, {})
+        headline = ("accuracy", "macro_f1", "upos_accuracy", "xpos_accuracy", "unseen_accuracy", "chunk_f1")
+        return {
+            "task": self.meta["task"],
+            "family": self.family,
+            "labels": self.labels,
+            "conditions": [],
+            "verbs": sorted(v for v in self.runner.verbs if v != "predict_proba"),
+            "metrics": {k: figures[k] for k in headline if isinstance(figures.get(k), int | float)},
+            "metrics_split": split if figures else None,
+            "n_parameters": self.meta.get("n_parameters"),
+            "seqlab_version": self.meta.get("seqlab_version"),
+            "runtime": "onnx" + (f"-{self.manifest['quantize']}" if self.manifest.get("quantize") else ""),
+        }
+
+    def __repr__(self) -> str:
+        return f"OnnxBundle({str(self.directory)!r}, task={self.meta['task']!r}, family={self.family!r})"
+
+
+def _check_texts(texts) -> list[str]:
+    if isinstance(texts, str):
+        texts = [texts]
+    texts = list(texts)
+    for i, text in enumerate(texts, 1):
+        if not isinstance(text, str) or not text.strip():
+            raise SeqlabError(f"input {i} is empty: give some text to predict")
+    return texts
+
+
+def load(directory: str | Path, threads: int | None = None) -> OnnxBundle:
+    """Load an exported folder (or a bundle folder with an onnx/ export inside)."""
+    folder = find_export(directory)
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        meta = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise SeqlabError(f"{folder}: incomplete export ({Path(exc.filename).name} missing); rerun seqlab export") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise SeqlabError(f"{folder}: not valid JSON ({exc}); rerun seqlab export") from None
+    task = meta.get("task")
+    if task not in RUNTIMES:
+        raise SeqlabError(f"--runtime onnx cannot run a {task} model yet; it runs: {', '.join(RUNTIMES)}")
+    return OnnxBundle(folder, meta, manifest, RUNTIMES[task](folder, meta, manifest, threads))

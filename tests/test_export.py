@@ -1,0 +1,151 @@
+"""ONNX export (seqlab.export) and the torch-free runtime (seqlab.onnx): for every exported
+task x family, onnxruntime matches torch within 1e-4 at batch 1 and 3 and lengths 1, 2, 7 and
+50 (the graphs are traced at length 5, so a frozen time axis fails here), `predict` gives the
+same outputs, int8 quantization runs and stays close, and an ONNX predict imports no torch."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnx")
+
+import seqlab  # noqa: E402
+import seqlab.onnx  # noqa: E402
+from seqlab.errors import SeqlabError  # noqa: E402
+from seqlab.export import export_bundle, require_onnx  # noqa: E402
+from test_conformance import TINY, _write_data  # noqa: E402
+
+# (task, family, settings): every family row, both recurrent cells, bidirectional with the
+# within-length reversal, stacked layers, concat pooling, bow's hashed bigrams, the char CNN
+CASES = [
+    ("classify", "bow", {}),
+    ("classify", "bow", {"model.bigrams": True}),
+    ("classify", "cnn", {}),
+    ("classify", "lstm", {}),
+    ("classify", "gru", {"model.bidirectional": True, "model.pooling": "last+max+mean"}),
+    ("classify", "rnn", {"model.bidirectional": True, "model.layers": 2}),
+    ("tag", "bow", {}),
+    ("tag", "cnn", {"model.char_features": False}),
+    ("tag", "lstm", {}),  # the tagger's defaults: bidirectional, char CNN
+    ("tag", "gru", {"model.bidirectional": False}),
+]
+IDS = [f"{t}-{f}-{'-'.join(k.split('.')[-1] for k in s) or 'default'}" for t, f, s in CASES]
+SHAPES = [(b, t) for b in (1, 3) for t in (1, 2, 7, 50)]
+TEXTS = ["a good film", "the plot of the movie was a dull and awful story but the actor was great",
+         "bad", "zzz unseen words here", "great great great fine scene"]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """Each case trained once (tiny) and exported to DIR/onnx: {case id: (bundle, folder)}."""
+    cache = {}
+
+    def get(case_id: str):
+        if case_id not in cache:
+            task, family, settings = CASES[IDS.index(case_id)]
+            folder = tmp_path_factory.mktemp(case_id)
+            data = _write_data(task, folder)
+            bundle = seqlab.train(out=folder / "bundle", task=task, data=data["data"], family=family,
+                                  **{**TINY, **settings})
+            cache[case_id] = bundle, export_bundle(bundle.directory)
+        return cache[case_id]
+
+    return get
+
+
+def _inputs(bundle, batch: int, steps: int, seed: int) -> dict[str, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    ids = torch.randint(1, bundle.task.tokenizer.vocab_size, (batch, steps), generator=gen)
+    lengths = torch.randint(1, steps + 1, (batch,), generator=gen)
+    lengths[0] = steps
+    ids[torch.arange(steps)[None, :] >= lengths[:, None]] = 0
+    inputs = {"ids": ids, "lengths": lengths}
+    if getattr(bundle.model, "chars", None) is not None:
+        n_chars = bundle.model.chars.embedding.num_embeddings
+        chars = torch.randint(1, n_chars, (batch, steps, 6), generator=gen)
+        word_len = torch.randint(1, 7, (batch, steps), generator=gen)
+        chars[torch.arange(6)[None, None, :] >= word_len[..., None]] = 0
+        chars[ids == 0] = 0
+        inputs["chars"] = chars
+    return inputs
+
+
+@pytest.mark.parametrize("case_id", IDS)
+def test_onnxruntime_matches_torch_at_every_batch_and_length(case_id, exported):
+    bundle, folder = exported(case_id)
+    onnx_bundle = seqlab.onnx.load(folder)
+    session = onnx_bundle.runner.sessions["model"]
+    names = {i.name for i in session.get_inputs()}
+    for batch, steps in SHAPES:
+        inputs = _inputs(bundle, batch, steps, seed=batch * 100 + steps)
+        with torch.no_grad():
+            expected = bundle.model.eval()(*inputs.values()).numpy()
+        got = session.run(None, {k: v.numpy() for k, v in inputs.items() if k in names})[0]
+        assert got.shape == expected.shape, (batch, steps)
+        np.testing.assert_allclose(got, expected, atol=1e-4, rtol=0, err_msg=f"batch {batch}, length {steps}")
+
+
+@pytest.mark.parametrize("case_id", IDS)
+def test_onnx_predict_gives_the_same_outputs(case_id, exported):
+    bundle, folder = exported(case_id)
+    onnx_bundle = seqlab.onnx.load(bundle.directory)  # the bundle folder finds its onnx/ export
+    expected, got = bundle.predict(TEXTS), onnx_bundle.predict(TEXTS)
+    if "probabilities" in expected[0]:
+        assert [o["label"] for o in got] == [o["label"] for o in expected]
+        np.testing.assert_allclose(onnx_bundle.predict_proba(TEXTS), bundle.predict_proba(TEXTS), atol=1e-5)
+    else:
+        assert got == expected
+    described = onnx_bundle.describe()
+    assert described["task"] == bundle.cfg.task and described["labels"] == bundle.labels
+    assert onnx_bundle.supports("predict") and not onnx_bundle.supports("translate")
+    copied = json.loads((folder / "config.json").read_text())
+    assert copied["task_state"] == bundle.task.state()
+
+
+@pytest.mark.parametrize("case_id", ["classify-gru-bidirectional-pooling", "tag-lstm-default"])
+def test_int8_quantization_runs_and_stays_close(case_id, exported, tmp_path):
+    bundle, _ = exported(case_id)
+    folder = export_bundle(bundle.directory, out=tmp_path / "int8", quantize="int8")
+    assert json.loads((folder / "onnx.json").read_text())["quantize"] == "int8"
+    quantized = seqlab.onnx.load(folder)
+    if bundle.supports("probe"):  # a classifier: probabilities within a few hundredths
+        assert np.abs(quantized.predict_proba(TEXTS) - bundle.predict_proba(TEXTS)).max() < 0.05
+    else:
+        same = [a == b for p, q in zip(bundle.predict(TEXTS), quantized.predict(TEXTS))
+                for a, b in zip(p["tags"], q["tags"])]
+        assert np.mean(same) >= 0.8
+
+
+def test_onnx_predict_imports_neither_torch_nor_lightning(exported):
+    bundle, folder = exported("classify-gru-bidirectional-pooling")
+    script = (
+        "import json, sys\nfrom seqlab.cli import main\n"
+        f"main(['predict', {str(bundle.directory)!r}, '--runtime', 'onnx', '--json', 'a good film'])\n"
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'lightning', "
+        "'pytorch_lightning'})))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    first, loaded = out.stdout.strip().splitlines()
+    assert json.loads(loaded) == []
+    assert json.loads(first)["label"] == bundle.predict(["a good film"])[0]["label"]
+
+
+def test_export_cli_and_errors(exported, tmp_path, capsys):
+    from seqlab.cli import main
+
+    bundle, _ = exported("classify-cnn-default")
+    assert main(["export", str(bundle.directory), "--format", "onnx", "--out", str(tmp_path / "x")]) == 0
+    assert (tmp_path / "x" / "model.onnx").is_file() and (tmp_path / "x" / "tokenizer.json").is_file()
+    assert main(["predict", str(tmp_path / "x"), "--runtime", "onnx", "a good film"]) == 0
+    assert capsys.readouterr().out.strip().endswith("a good film")
+    assert main(["predict", str(tmp_path), "--runtime", "onnx", "a good film"]) == 2
+    assert "seqlab export" in capsys.readouterr().err
+    with pytest.raises(SeqlabError, match=r"pip install 'seqlab\[onnx\]'"):
+        require_onnx("onnxruntime", "no_such_module_for_seqlab")
