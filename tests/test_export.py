@@ -35,8 +35,14 @@ CASES = [
     ("tag", "cnn", {"model.char_features": False}),
     ("tag", "lstm", {}),  # the tagger's defaults: bidirectional, char CNN
     ("tag", "gru", {"model.bidirectional": False}),
+    ("lm", "lstm", {}),
+    ("lm", "gru", {"model.layers": 2}),
+    ("lm", "cnn", {}),
+    ("lm", "bow", {}),
 ]
 IDS = [f"{t}-{f}-{'-'.join(k.split('.')[-1] for k in s) or 'default'}" for t, f, s in CASES]
+ONE_GRAPH = [i for i in IDS if not i.startswith("lm-")]
+LM = [i for i in IDS if i.startswith("lm-")]
 SHAPES = [(b, t) for b in (1, 3) for t in (1, 2, 7, 50)]
 TEXTS = ["a good film", "the plot of the movie was a dull and awful story but the actor was great",
          "bad", "zzz unseen words here", "great great great fine scene"]
@@ -77,7 +83,7 @@ def _inputs(bundle, batch: int, steps: int, seed: int) -> dict[str, torch.Tensor
     return inputs
 
 
-@pytest.mark.parametrize("case_id", IDS)
+@pytest.mark.parametrize("case_id", ONE_GRAPH)
 def test_onnxruntime_matches_torch_at_every_batch_and_length(case_id, exported):
     bundle, folder = exported(case_id)
     onnx_bundle = seqlab.onnx.load(folder)
@@ -100,6 +106,12 @@ def test_onnx_predict_gives_the_same_outputs(case_id, exported):
     if "probabilities" in expected[0]:
         assert [o["label"] for o in got] == [o["label"] for o in expected]
         np.testing.assert_allclose(onnx_bundle.predict_proba(TEXTS), bundle.predict_proba(TEXTS), atol=1e-5)
+    elif "nats_per_token" in expected[0]:
+        for e, g in zip(expected, got):
+            assert g["nats_per_token"] == pytest.approx(e["nats_per_token"], abs=1e-4)
+            assert [n["token"] for n in g["next"]][:1] == [n["token"] for n in e["next"]][:1]
+            np.testing.assert_allclose([n["probability"] for n in g["next"]], [n["probability"] for n in e["next"]],
+                                       atol=1e-4)
     else:
         assert got == expected
     described = onnx_bundle.describe()
@@ -107,6 +119,34 @@ def test_onnx_predict_gives_the_same_outputs(case_id, exported):
     assert onnx_bundle.supports("predict") and not onnx_bundle.supports("translate")
     copied = json.loads((folder / "config.json").read_text())
     assert copied["task_state"] == bundle.task.state()
+
+
+@pytest.mark.parametrize("case_id", LM)
+def test_language_model_prime_and_step_match_torch(case_id, exported):
+    """The prime graph from no state, then the step graph from the state it returned, against
+    the torch model doing the same; greedy generation gives the same text token for token."""
+    bundle, folder = exported(case_id)
+    onnx_bundle = seqlab.onnx.load(folder)
+    prime, step = onnx_bundle.runner.sessions["prime"], onnx_bundle.runner.sessions["step"]
+    vocab = bundle.task.tokenizer.vocab_size
+    for batch, steps in SHAPES:
+        gen = torch.Generator().manual_seed(batch * 100 + steps)
+        ids = torch.randint(4, vocab, (batch, steps), generator=gen)
+        more = torch.randint(4, vocab, (batch, 2), generator=gen)
+        with torch.no_grad():
+            scores, state = bundle.model.eval()(ids, torch.full((batch,), steps))
+            scores2, _ = bundle.model(more, torch.full((batch,), 2), state)
+
+        def feed(session, values):
+            return session.run(None, {i.name: values[i.name] for i in session.get_inputs()})
+
+        out = feed(prime, {"ids": ids.numpy(), "lengths": np.full(batch, steps)})
+        np.testing.assert_allclose(out[0], scores.numpy(), atol=1e-4, rtol=0, err_msg=f"prime {batch}x{steps}")
+        states = {f"state{i}": s for i, s in enumerate(out[1:])}
+        out2 = feed(step, {"ids": more.numpy(), "lengths": np.full(batch, 2), **states})
+        np.testing.assert_allclose(out2[0], scores2.numpy(), atol=1e-4, rtol=0, err_msg=f"step {batch}x{steps}")
+    assert onnx_bundle.generate("the ", 25, top_k=1) == bundle.generate("the ", 25, top_k=1)
+    assert onnx_bundle.generate("the", 20, seed=3) == onnx_bundle.generate("the", 20, seed=3)
 
 
 @pytest.mark.parametrize("case_id", ["classify-gru-bidirectional-pooling", "tag-lstm-default"])

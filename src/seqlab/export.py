@@ -92,10 +92,63 @@ def _tag_graphs(bundle) -> list[Graph]:
     return [Graph("model", bundle.model, inputs, ["scores"], dynamic)]
 
 
+def _flat_state(state) -> list:
+    return list(state) if isinstance(state, tuple | list) else [state]
+
+
+def _lm_graphs(bundle) -> list[Graph]:
+    """A language model as two graphs: `prime` reads a text from no state, `step` reads new
+    ids from a carried state; both give the scores after every step and the state after the
+    last. The state is the recurrent (h) or (h, c) of a stateful encoder, batch on axis 1, or
+    for a stateless causal one the last few ids it must see again (LanguageModel.context),
+    batch on axis 0."""
+    import torch
+    from torch import nn
+
+    model = bundle.model.eval()
+    with torch.no_grad():
+        ids, lengths = _example_ids(bundle.task.tokenizer.vocab_size, batch=2, steps=5)
+        lengths = torch.full_like(lengths, ids.size(1))  # a language model's rows are full windows
+        ids = ids.clamp(min=4)
+        _, state = model(ids, lengths)
+    n_state = len(_flat_state(state))
+    names = [f"state{i}" for i in range(n_state)]
+    state_axes = ({1: "batch"} if model.context is None else {0: "batch", 1: "context"})
+    out_names = ["scores", *[f"{n}_out" for n in names]]
+
+    class Prime(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lm = model
+
+        def forward(self, ids, lengths):
+            scores, after = self.lm(ids, lengths)
+            return (scores, *_flat_state(after))
+
+    class Step(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lm = model
+
+        def forward(self, ids, lengths, *state):
+            scores, after = self.lm(ids, lengths, tuple(state) if n_state > 1 else state[0])
+            return (scores, *_flat_state(after))
+
+    dynamic = {"ids": {0: "batch", 1: "time"}, "lengths": {0: "batch"}, "scores": {0: "batch", 1: "time"}}
+    step_ids = ids[:, :3].flip(1).contiguous()
+    step_inputs = {"ids": step_ids, "lengths": torch.full_like(lengths, 3),
+                   **dict(zip(names, _flat_state(state)))}
+    step_dynamic = {**dynamic, **{n: state_axes for n in names}, **{f"{n}_out": state_axes for n in names}}
+    return [Graph("prime", Prime(), {"ids": ids, "lengths": lengths}, out_names,
+                  {**dynamic, **{f"{n}_out": state_axes for n in names}}),
+            Graph("step", Step(), step_inputs, out_names, step_dynamic)]
+
+
 # task name -> the graphs its bundle exports (seqlab.onnx.RUNTIMES holds the matching runners)
 GRAPHS: dict[str, Callable[[Any], list[Graph]]] = {
     "classify": _classify_graphs,
     "tag": _tag_graphs,
+    "lm": _lm_graphs,
 }
 
 

@@ -23,13 +23,13 @@ import numpy as np
 
 from seqlab.data.tokenize import TextTokenizer
 from seqlab.errors import SeqlabError
+from seqlab.vocab import BOS_ID, EOS_ID, PAD_ID, SPECIAL_TOKENS, UNK_ID
 
 MANIFEST = "onnx.json"  # the same name seqlab.export writes
 EXTRA_HINT = "pip install 'seqlab[onnx]'"
 BATCH = 64  # texts per onnxruntime call (sorted by length, so little padding)
-N_SPECIAL = 4  # <pad> <unk> <bos> <eos> (seqlab.vocab.SPECIAL_TOKENS)
-PAD_ID = 0
-UNK_ID = 1
+N_SPECIAL = len(SPECIAL_TOKENS)
+_CLOSING = set(".,;:!?)]}'\"%")  # tasks/lm.py: word level prints no space before these
 MAX_WORD_CHARS = 20  # tasks/tag.py: long words keep their first and last 10 characters
 
 
@@ -167,8 +167,107 @@ class TagRunner(_Runner):
         return " ".join(f"{w}/{t}" for w, t in zip(output["tokens"], output["tags"]))
 
 
+class LMRunner(_Runner):
+    """A language model: `prime` reads ids from no state, `step` carries the state on.
+    predict gives the same figures as tasks/lm.py; generate samples with numpy (top_k=1 is
+    greedy and gives torch's tokens exactly; other settings draw from numpy's generator, so a
+    seed repeats an ONNX text but not the torch path's)."""
+
+    verbs = frozenset({"predict", "generate"})
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.char_level = self.settings["data"]["tokenizer"] == "char"
+        # tasks/lm.py: specials never occur as targets; word level keeps <eos>, the line break
+        self.banned = [PAD_ID, UNK_ID, BOS_ID] + ([EOS_ID] if self.char_level else [])
+
+    def _run(self, graph: str, ids: list[int] | np.ndarray, state: list[np.ndarray] | None = None):
+        ids = np.asarray(ids, dtype=np.int64).reshape(1, -1)
+        inputs = {"ids": ids, "lengths": np.array([ids.shape[1]], dtype=np.int64)}
+        inputs |= {f"state{i}": s for i, s in enumerate(state or [])}
+        session = self.sessions[graph]
+        outputs = session.run(None, {i.name: inputs[i.name] for i in session.get_inputs()})
+        return outputs[0].astype(np.float32), outputs[1:]  # scores (1, T, V), state
+
+    def _next_scores(self, scores: np.ndarray) -> np.ndarray:
+        last = scores[0, -1].copy()
+        last[self.banned] = -np.inf
+        return last
+
+    def start_ids(self, prime: str) -> list[int]:
+        if prime:
+            ids = self.tokenizer.encode(prime)
+            if ids:
+                return ids
+        newline = self.tokenizer.token_to_id("\n") if self.char_level else EOS_ID
+        return [newline if newline is not None else UNK_ID]
+
+    def predict(self, texts: list[str]) -> list[dict[str, Any]]:
+        outputs = []
+        for text in texts:
+            ids = self.tokenizer.encode(text) or self.start_ids("")
+            scores, _ = self._run("prime", ids)
+            nats = None
+            if len(ids) > 1:
+                logits = scores[0, :-1].astype(np.float64)
+                peak = logits.max(axis=-1)
+                lse = peak + np.log(np.exp(logits - peak[:, None]).sum(axis=-1))
+                nats = float((lse - logits[np.arange(len(ids) - 1), ids[1:]]).mean())
+            probs = _softmax(self._next_scores(scores).astype(np.float64))
+            top = np.argsort(-probs, kind="stable")[: min(5, probs.size)]
+            outputs.append({"nats_per_token": nats,
+                            "next": [{"token": self.tokenizer.id_to_token(int(i)), "probability": round(float(probs[i]), 6)}
+                                     for i in top]})
+        return outputs
+
+    def generate_ids(self, prime: str = "", length: int = 200, temperature: float = 1.0, top_k: int | None = None,
+                     seed: int | None = None):
+        if temperature is None or not temperature > 0:
+            raise SeqlabError(f"--temperature must be above 0 (got {temperature})")
+        if top_k is not None and top_k < 1:
+            raise SeqlabError(f"--top-k must be at least 1 (got {top_k})")
+        if length < 0:
+            raise SeqlabError(f"--length must be 0 or more (got {length})")
+        rng = np.random.default_rng(seed)
+        scores, state = self._run("prime", self.start_ids(prime))
+        for i in range(length):
+            logits = self._next_scores(scores).astype(np.float64) / temperature
+            if top_k == 1:
+                token = int(logits.argmax())
+            else:
+                if top_k is not None and top_k < logits.size:
+                    kth = np.sort(logits)[-top_k]
+                    logits = np.where(logits < kth, -np.inf, logits)
+                token = int(rng.choice(logits.size, p=_softmax(logits)))
+            yield token
+            if i + 1 < length:
+                scores, state = self._run("step", [token], state)
+
+    def token_text(self, token: int, previous: str) -> str:
+        if self.char_level:
+            return self.tokenizer.id_to_token(token)
+        if token == EOS_ID:
+            return "\n"
+        word = self.tokenizer.id_to_token(token)
+        glue = not previous or previous.endswith(("\n", " ")) or word[0] in _CLOSING
+        return word if glue else " " + word
+
+    def generate(self, prime: str = "", length: int = 200, temperature: float = 1.0, top_k: int | None = None,
+                 seed: int | None = None) -> str:
+        pieces, previous = [], prime
+        for token in self.generate_ids(prime, length, temperature, top_k, seed):
+            previous = self.token_text(token, previous)
+            pieces.append(previous)
+        return prime + "".join(pieces)
+
+    def format_prediction(self, text: str, output: dict[str, Any]) -> str:
+        nats = output["nats_per_token"]
+        guesses = " ".join(f"{g['token']!r}:{g['probability']:.2f}" for g in output["next"])
+        return f"{'-' if nats is None else f'{nats:.3f}'}\tnext {guesses}\t{text}"
+
+
 # task name -> its runner (seqlab.export.GRAPHS holds the matching graph builders)
-RUNTIMES: dict[str, type[_Runner]] = {"classify": ClassifyRunner, "tag": TagRunner}
+RUNTIMES: dict[str, type[_Runner]] = {"classify": ClassifyRunner, "tag": TagRunner, "lm": LMRunner}
 
 
 class OnnxBundle:
@@ -209,11 +308,18 @@ class OnnxBundle:
         self.require("predict_proba", "only classifiers give class probabilities")
         return self.runner.predict_proba(_check_texts(texts))
 
+    def generate(self, prime: str = "", length: int = 200, temperature: float = 1.0, top_k: int | None = None,
+                 seed: int | None = None) -> str:
+        """`prime` and `length` sampled tokens (lm); see LMRunner for what a seed repeats."""
+        self.require("generate", "only a language model (--task lm) continues a prime")
+        return self.runner.generate(prime, length, temperature, top_k, seed)
+
     def describe(self) -> dict[str, Any]:
         metrics = self.metrics
         split = "test" if "test" in metrics else "validation"
         figures = metrics.get(split, {})
-        headline = ("accuracy", "macro_f1", "upos_accuracy", "xpos_accuracy", "unseen_accuracy", "chunk_f1")
+        headline = ("accuracy", "macro_f1", "upos_accuracy", "xpos_accuracy", "unseen_accuracy", "chunk_f1",
+                    "nats_per_char", "bits_per_char", "nats_per_token", "perplexity")
         return {
             "task": self.meta["task"],
             "family": self.family,
