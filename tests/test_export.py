@@ -39,10 +39,15 @@ CASES = [
     ("lm", "gru", {"model.layers": 2}),
     ("lm", "cnn", {}),
     ("lm", "bow", {}),
+    ("translate", "gru", {}),
+    ("translate", "lstm", {"model.attention": "additive"}),
+    ("translate", "cnn", {"model.attention": "none"}),
+    ("translate", "bow", {"model.attention": "general"}),
 ]
 IDS = [f"{t}-{f}-{'-'.join(k.split('.')[-1] for k in s) or 'default'}" for t, f, s in CASES]
-ONE_GRAPH = [i for i in IDS if not i.startswith("lm-")]
+ONE_GRAPH = [i for i in IDS if i.startswith(("classify-", "tag-"))]
 LM = [i for i in IDS if i.startswith("lm-")]
+TRANSLATE = [i for i in IDS if i.startswith("translate-")]
 SHAPES = [(b, t) for b in (1, 3) for t in (1, 2, 7, 50)]
 TEXTS = ["a good film", "the plot of the movie was a dull and awful story but the actor was great",
          "bad", "zzz unseen words here", "great great great fine scene"]
@@ -58,8 +63,9 @@ def exported(tmp_path_factory):
             task, family, settings = CASES[IDS.index(case_id)]
             folder = tmp_path_factory.mktemp(case_id)
             data = _write_data(task, folder)
+            extra = {k: v for k, v in data.items() if k != "data"}
             bundle = seqlab.train(out=folder / "bundle", task=task, data=data["data"], family=family,
-                                  **{**TINY, **settings})
+                                  **{**TINY, **extra, **settings})
             cache[case_id] = bundle, export_bundle(bundle.directory)
         return cache[case_id]
 
@@ -116,7 +122,8 @@ def test_onnx_predict_gives_the_same_outputs(case_id, exported):
         assert got == expected
     described = onnx_bundle.describe()
     assert described["task"] == bundle.cfg.task and described["labels"] == bundle.labels
-    assert onnx_bundle.supports("predict") and not onnx_bundle.supports("translate")
+    assert {v for v in bundle.task.verbs if onnx_bundle.supports(v)} >= {"predict"}
+    assert not onnx_bundle.supports("no-such-verb")
     copied = json.loads((folder / "config.json").read_text())
     assert copied["task_state"] == bundle.task.state()
 
@@ -147,6 +154,47 @@ def test_language_model_prime_and_step_match_torch(case_id, exported):
         np.testing.assert_allclose(out2[0], scores2.numpy(), atol=1e-4, rtol=0, err_msg=f"step {batch}x{steps}")
     assert onnx_bundle.generate("the ", 25, top_k=1) == bundle.generate("the ", 25, top_k=1)
     assert onnx_bundle.generate("the", 20, seed=3) == onnx_bundle.generate("the", 20, seed=3)
+
+
+@pytest.mark.parametrize("case_id", TRANSLATE)
+def test_translator_encoder_and_step_match_torch_and_translate_the_same(case_id, exported):
+    """The encoder graph against model.encode (+ the bridge), the step graph against
+    model.decode from the state it gave; greedy and beam-5 translations token for token."""
+    bundle, folder = exported(case_id)
+    onnx_bundle = seqlab.onnx.load(folder)
+    runner, model = onnx_bundle.runner, bundle.model.eval()
+    src_vocab, tgt_vocab = bundle.task.tokenizer.vocab_size, bundle.task.target_tokenizer.vocab_size
+    for batch, steps in SHAPES:
+        gen = torch.Generator().manual_seed(batch * 100 + steps)
+        src = torch.randint(4, src_vocab, (batch, steps), generator=gen)
+        lengths = torch.randint(1, steps + 1, (batch,), generator=gen)
+        lengths[0] = steps
+        src[torch.arange(steps)[None, :] >= lengths[:, None]] = 0
+        tgt = torch.randint(4, tgt_vocab, (batch, steps), generator=gen)
+        with torch.no_grad():
+            memory = model.encode(src, lengths)
+            start = model.bridge(memory.summary)
+            scores, _, _ = model.decode(tgt, torch.full((batch,), steps), memory, start)
+        memory_np, state = runner._encode([row[:n].tolist() for row, n in zip(src, lengths)])
+        for name, value in memory_np.items():
+            expected = getattr(memory, name).numpy()
+            if value.dtype == bool:
+                np.testing.assert_array_equal(value, expected)
+                continue
+            if value.ndim == 3:  # per source step: padded steps are never read (masked); compare real ones
+                keep = memory.mask.numpy()
+                value, expected = value[keep], expected[keep]
+            np.testing.assert_allclose(value, expected, atol=1e-4, rtol=0, err_msg=f"{name} {batch}x{steps}")
+        start = list(start) if isinstance(start, tuple) else [start]
+        for got, expected in zip(state, start):
+            np.testing.assert_allclose(got, expected.numpy(), atol=1e-4, rtol=0)
+        inputs = {"tgt": tgt.numpy(), "tgt_lengths": np.full(batch, steps), **memory_np,
+                  **{f"state{i}": s for i, s in enumerate(state)}}
+        step = runner.sessions["step"]
+        got = step.run(None, {i.name: inputs[i.name] for i in step.get_inputs()})[0]
+        np.testing.assert_allclose(got, scores.numpy(), atol=1e-4, rtol=0, err_msg=f"step {batch}x{steps}")
+    for beam in (1, 5):
+        assert onnx_bundle.translate(TEXTS, beam=beam) == bundle.translate(TEXTS, beam=beam)
 
 
 @pytest.mark.parametrize("case_id", ["classify-gru-bidirectional-pooling", "tag-lstm-default"])

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from seqlab.errors import SeqlabError
+from seqlab.vocab import BOS_ID
 
 FORMATS = ("onnx",)
 QUANTIZE = ("int8",)
@@ -144,11 +145,71 @@ def _lm_graphs(bundle) -> list[Graph]:
             Graph("step", Step(), step_inputs, out_names, step_dynamic)]
 
 
+def _translate_graphs(bundle) -> list[Graph]:
+    """An encoder-decoder as two graphs: `encoder` reads source ids and gives the memory the
+    decoder reads (per-step states, attention keys, mask, summary) and the decoder's starting
+    state; `step` reads new target ids, the memory and a decoder state, and gives the scores
+    after every new id and the state after the last. Beam search and greedy decoding stay in
+    Python (seqlab.onnx), picking rows of the memory and state between steps."""
+    import torch
+    from torch import nn
+
+    model = bundle.model.eval()
+    src, src_lengths = _example_ids(bundle.task.tokenizer.vocab_size, batch=2, steps=5)
+    src = torch.where(src_lengths[:, None] > torch.arange(5)[None, :], src.clamp(min=4), src)
+    with torch.no_grad():
+        memory = model.encode(src, src_lengths)
+        start = _flat_state(model.bridge(memory.summary))
+    fields = ["states", "mask", "summary"] + (["prepared"] if memory.prepared is not None else [])
+    n_state = len(start)
+    names = [f"state{i}" for i in range(n_state)]
+
+    class Encode(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.s2s = model
+
+        def forward(self, src, src_lengths):
+            mem = self.s2s.encode(src, src_lengths)
+            return (*(getattr(mem, f) for f in fields), *_flat_state(self.s2s.bridge(mem.summary)))
+
+    class Step(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.s2s = model
+
+        def forward(self, tgt, tgt_lengths, *rest):
+            from seqlab.tasks.translate import Memory
+
+            values = dict(zip(fields, rest[: len(fields)]))
+            mem = Memory(values["states"], values.get("prepared"), values["mask"], values["summary"])
+            state = rest[len(fields):]
+            scores, after, _ = self.s2s.decode(tgt, tgt_lengths, mem, tuple(state) if n_state > 1 else state[0])
+            return (scores, *_flat_state(after))
+
+    source_axes = {"states": {0: "batch", 1: "source"}, "mask": {0: "batch", 1: "source"},
+                   "summary": {0: "batch"}, "prepared": {0: "batch", 1: "source"}}
+    state_axes = {n: {1: "batch"} for n in names}
+    encoder = Graph("encoder", Encode(), {"src": src, "src_lengths": src_lengths}, [*fields, *names],
+                    {"src": {0: "batch", 1: "source"}, "src_lengths": {0: "batch"},
+                     **{f: source_axes[f] for f in fields}, **state_axes})
+    tgt = torch.tensor([[BOS_ID, 5, 6], [BOS_ID, 7, 0]])
+    step_inputs = {"tgt": tgt, "tgt_lengths": torch.tensor([3, 2]),
+                   **{f: getattr(memory, f) for f in fields}, **dict(zip(names, start))}
+    out_names = ["scores", *[f"{n}_out" for n in names]]
+    step = Graph("step", Step(), step_inputs, out_names,
+                 {"tgt": {0: "batch", 1: "time"}, "tgt_lengths": {0: "batch"}, "scores": {0: "batch", 1: "time"},
+                  **{f: source_axes[f] for f in fields}, **state_axes,
+                  **{f"{n}_out": {1: "batch"} for n in names}})
+    return [encoder, step]
+
+
 # task name -> the graphs its bundle exports (seqlab.onnx.RUNTIMES holds the matching runners)
 GRAPHS: dict[str, Callable[[Any], list[Graph]]] = {
     "classify": _classify_graphs,
     "tag": _tag_graphs,
     "lm": _lm_graphs,
+    "translate": _translate_graphs,
 }
 
 
