@@ -136,6 +136,10 @@ def test_error_partial_bundle(names_model, tmp_path):
     partial = tmp_path / "partial"
     partial.mkdir()
     (partial / "tokenizer.json").write_text((names_model / "tokenizer.json").read_text())
+    # no checkpoint: not a bundle, and no --resume to suggest; with one: an interrupted run
+    _assert_user_error(_run_subprocess("predict", str(partial), "hi"), "not a seqlab bundle (no config.json)")
+    (partial / "checkpoints").mkdir()
+    (partial / "checkpoints" / "last.ckpt").write_bytes(b"")
     _assert_user_error(_run_subprocess("predict", str(partial), "hi"), "no config.json", "--resume")
     import shutil
 

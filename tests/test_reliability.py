@@ -3,6 +3,9 @@ exact resume after a kill, clean machine output, verbs that refuse what they can
 
 from __future__ import annotations
 
+import csv
+import json
+
 import pytest
 
 from helpers import run_cli
@@ -34,3 +37,76 @@ def test_min_freq_that_keeps_nothing_names_the_setting(tmp_path, capsys):
     code, _, err = run_cli(capsys, "train", "--data", "demo", "--family", "bow", "--limit", "60",
                            "--min-freq", "100000", "--no-progress", "--out", str(tmp_path / "m"))
     assert code == 2 and "--min-freq 100000" in _one_error(err)
+
+
+# -- run folders ------------------------------------------------------------------------------
+BOW = ("train", "--data", "demo", "--family", "bow", "--limit", "60", "--epochs", "1", "--embed-dim", "8",
+       "--hidden-dim", "8")
+
+
+def test_out_that_is_a_file_or_holds_a_bundle_is_refused_and_overwrite_replaces_it(tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    code, _, err = run_cli(capsys, *BOW, "--out", str(afile))
+    assert code == 2 and "is a file" in _one_error(err)
+    out = tmp_path / "m"
+    assert run_cli(capsys, *BOW, "--out", str(out))[0] == 0
+    code, _, err = run_cli(capsys, *BOW, "--out", str(out), "--family", "cnn")
+    assert code == 2 and "--overwrite" in _one_error(err) and "bow classify bundle" in err
+    code, stdout, err = run_cli(capsys, *BOW, "--out", str(out), "--family", "cnn", "--overwrite", "--json")
+    assert code == 0, err
+    json.loads(stdout)  # stdout holds exactly one JSON document (progress went to stderr)
+    assert json.loads((out / "config.json").read_text())["family"] == "cnn"
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
+    assert not (out / ".seqlab.lock").exists()
+
+
+def test_a_failed_run_leaves_no_bundle_and_no_folder(tmp_path, capsys):
+    out = tmp_path / "never"
+    code, _, err = run_cli(capsys, *BOW, "--out", str(out), "--min-freq", "100000")
+    assert code == 2 and not out.exists()
+
+
+def test_resume_refuses_another_family_or_a_file_that_is_not_a_checkpoint(tmp_path, capsys):
+    out = tmp_path / "m"
+    assert run_cli(capsys, *BOW, "--out", str(out), "--no-progress")[0] == 0
+    code, _, err = run_cli(capsys, *BOW, "--out", str(out), "--family", "cnn", "--resume", "--epochs", "2")
+    assert code == 2 and "a checkpoint of family 'bow'" in _one_error(err)
+    code, _, err = run_cli(capsys, *BOW, "--out", str(out), "--embed-dim", "4", "--resume", "--epochs", "2")
+    assert code == 2 and "do not fit this model" in _one_error(err)
+    bogus = tmp_path / "bogus.ckpt"
+    bogus.write_bytes(b"not a checkpoint")
+    code, _, err = run_cli(capsys, *BOW, "--out", str(out), "--resume", str(bogus), "--epochs", "2")
+    assert code == 2 and "not a seqlab training checkpoint" in _one_error(err)
+    # a pickle that would run code is refused by the weights-only loader, and runs nothing
+    import pickle
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("PWNED",))
+
+    evil = tmp_path / "evil.ckpt"
+    evil.write_bytes(pickle.dumps(Evil()))
+    code, stdout, err = run_cli(capsys, *BOW, "--out", str(out), "--resume", str(evil), "--epochs", "2")
+    assert code == 2 and "PWNED" not in stdout + err and "not a seqlab training checkpoint" in _one_error(err)
+    # the same run resumed continues, and its CSV log keeps the first epoch's rows
+    code, _, err = run_cli(capsys, *BOW, "--out", str(out), "--resume", "--epochs", "2", "--no-progress")
+    assert code == 0, err
+    epochs = [row["epoch"] for row in csv.DictReader((out / "logs" / "metrics.csv").open()) if row["val_loss"]]
+    assert epochs == ["0", "1"]
+
+
+def test_the_bundle_records_absolute_data_paths(tmp_path, capsys, monkeypatch):
+    data = tmp_path / "d.csv"
+    data.write_text("text,label\n" + "".join(f"good film {i},pos\nbad film {i},neg\n" for i in range(20)))
+    monkeypatch.chdir(tmp_path)
+    assert run_cli(capsys, "train", "--data", "d.csv", "--family", "linear", "--out", "m")[0] == 0
+    monkeypatch.chdir("/")
+    code, out, err = run_cli(capsys, "test", str(tmp_path / "m"), "--split", "validation", "--json")
+    assert code == 0, err
+    assert json.loads(out)["data"] == str(data)
+
+
+def test_predict_on_a_folder_that_is_not_a_bundle(tmp_path, capsys):
+    code, _, err = run_cli(capsys, "predict", str(tmp_path), "x")
+    assert code == 2 and "--resume" not in _one_error(err) and "not a seqlab bundle" in err

@@ -141,7 +141,11 @@ def test_distributed_data_parallel_on_cpu(tmp_path):
     assert first_val_step + 1 == 4
 
 
-def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
+def test_killed_run_resumes_from_its_last_checkpoint(tmp_path, capsys):
+    """SIGKILL a real training process at a random moment (a second writer into its folder is
+    refused meanwhile); --resume then ends exactly where an uninterrupted run ends."""
+    import csv
+    import random
     import signal
     import subprocess
     import sys
@@ -155,19 +159,31 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     last = out / "checkpoints" / "last.ckpt"
     deadline = time.time() + 120
     while not last.is_file() and time.time() < deadline:
-        time.sleep(0.2)
-    time.sleep(0.5)
+        time.sleep(0.1)
+    # one writer per run folder: a second training into it refuses while the first lives
+    code = main([*args, "--epochs", "1", "--overwrite"])
+    assert code == 2 and f"another seqlab run (pid {proc.pid})" in capsys.readouterr().err
+    time.sleep(random.uniform(0.0, 2.0))  # any moment: mid-epoch, mid-validation, mid-checkpoint
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert last.is_file() and not (out / "config.json").exists()
     import torch
 
-    epoch = torch.load(last, map_location="cpu", weights_only=False)["epoch"]
-    done = _seqlab(*args, "--epochs", str(epoch + 2), "--resume")
+    epoch = torch.load(last, map_location="cpu", weights_only=True)["epoch"]
+    done = _seqlab(*args, "--epochs", str(epoch + 2), "--resume")  # the dead owner's lock is taken over
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads((out / "config.json").read_text())["family"] == "gru"
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["epochs"] == epoch + 2
+    straight = tmp_path / "straight"
+    assert main([*args[:-3], "--out", str(straight), "--no-progress", "--epochs", str(epoch + 2)]) == 0
+    expected = json.loads((straight / "metrics.json").read_text())
+    assert metrics["validation"] == expected["validation"]
+    for k, v in _weights(straight).items():
+        torch.testing.assert_close(_weights(out)[k], v)
+    # the CSV log holds each epoch's validation once: continued, not overwritten or repeated
+    rows = list(csv.DictReader((out / "logs" / "metrics.csv").open()))
+    assert [int(r["epoch"]) for r in rows if r.get("val_loss")] == list(range(epoch + 2))
     # resuming past --epochs is a clear one-line error, not a traceback
     past = _seqlab(*args, "--epochs", "1", "--resume")
     assert past.returncode == 2 and "Traceback" not in past.stderr and "cannot resume" in past.stderr

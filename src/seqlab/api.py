@@ -30,12 +30,13 @@ def train(
     family: str | None = None,
     resume: str | None = None,
     config: str | Path | None = None,
+    overwrite: bool = False,
     **settings: Any,
 ) -> Bundle | None:
     """Train one model and write its bundle to `out`. Returns the bundle (None on non-zero
-    ranks of a distributed run)."""
+    ranks of a distributed run). `overwrite` replaces a bundle already in `out`."""
     cfg = build_config(task=task, data=data, family=family, config_file=config, settings=settings)
-    return train_config(cfg, Path(out), resume=resume)
+    return train_config(cfg, Path(out), resume=resume, overwrite=overwrite)
 
 
 def cross_validate(
@@ -61,9 +62,20 @@ def cross_validate(
 
 
 def train_config(
-    cfg: RunConfig, out: Path, *, resume: str | None = None, splits: dict[str, list] | None = None
+    cfg: RunConfig, out: Path, *, resume: str | None = None, splits: dict[str, list] | None = None,
+    overwrite: bool = False,
 ) -> Bundle | None:
+    """Train `cfg` into the run folder `out`, which is checked and locked first
+    (seqlab.runfolder: another run's bundle there needs `overwrite`)."""
+    from seqlab.runfolder import absolute_sources, claim
+
     check_settings(cfg)
+    absolute_sources(cfg)  # the bundle finds its data from any working directory
+    with claim(Path(out), overwrite=overwrite, resume=bool(resume)):
+        return _train_claimed(cfg, Path(out), resume, splits)
+
+
+def _train_claimed(cfg: RunConfig, out: Path, resume: str | None, splits: dict[str, list] | None) -> Bundle | None:
     family = family_of(cfg.model.family)
     task = make_task(cfg)
     if not family.neural and not task.accepts_estimators:

@@ -194,10 +194,11 @@ def load_bundle(directory: str | Path) -> Bundle:
         raise SeqlabError(f"{directory}: no such model folder; train one with 'seqlab train ... --out {directory}'")
     config_path = directory / "config.json"
     if not config_path.is_file():
-        raise SeqlabError(
-            f"{directory}: not a complete seqlab bundle (no config.json); training may have been "
-            "interrupted: rerun it with --resume"
-        )
+        if (directory / "checkpoints" / "last.ckpt").is_file():
+            raise SeqlabError(f"{directory}: not a complete seqlab bundle (no config.json); its training was "
+                              "interrupted: rerun the same 'seqlab train' with --resume")
+        raise SeqlabError(f"{directory}: not a seqlab bundle (no config.json); give the --out folder of a "
+                          "finished 'seqlab train'")
     try:
         meta = json.loads(config_path.read_text(encoding="utf-8"))
         fmt = int(meta.get("format_version", 0))

@@ -33,6 +33,22 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message, self.prog)
 
 
+class UsageError(Exception):
+    """A command line argparse cannot parse: one line, then a pointer to the verb's --help."""
+
+    def __init__(self, message: str, prog: str):
+        super().__init__(message)
+        self.hint = f"try '{prog} --help'"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (`seqlab: error: ...`) and a --help hint, not the
+    whole usage (train's is 60 lines). main() prints it and returns exit status 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise UsageError(message, self.prog)
+
+
 def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per declared setting (config.setting metadata), grouped by who owns it: the
     data and training sections, the shared model settings, each family's and each task's."""
@@ -100,6 +116,8 @@ def _add_training_verbs(verb, verb_hint: str | None) -> None:
     p.add_argument("--config", help="YAML file of settings (flags override it)")
     p.add_argument("--resume", nargs="?", const="last", default=None,
                    help="continue from OUT/checkpoints/last.ckpt (or a given .ckpt)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the bundle, checkpoints and logs of a previous run in OUT")
     p.add_argument("--cv", type=int, metavar="K", default=None,
                    help="K-fold stratified cross-validation instead of one run: mean ± std per metric and "
                         "the per-fold table in OUT/crossval.md (classify; no bundle unless --final)")
@@ -128,6 +146,7 @@ def _add_training_verbs(verb, verb_hint: str | None) -> None:
     p.add_argument("--out", required=True, help="folder for the bundles and the report")
     p.add_argument("--task", default="classify", help="task shape (default: classify)")
     p.add_argument("--config", help="YAML file of settings")
+    p.add_argument("--overwrite", action="store_true", help="replace a previous comparison in OUT")
     if verb_hint in SETTING_VERBS:
         _add_setting_flags(p)
 
@@ -247,7 +266,7 @@ def cmd_train(args) -> None:
             _print(args, report, f"{args.cv}-fold cross-validation: {figures}\ntable: {args.out}/crossval.md")
         return
     bundle = train(out=args.out, task=args.task, data=args.data, family=args.family,
-                   resume=args.resume, config=args.config, **settings)
+                   resume=args.resume, config=args.config, overwrite=args.overwrite, **settings)
     if bundle is None:  # a non-zero rank of a distributed run
         return
     metrics = bundle.metrics
@@ -396,7 +415,7 @@ def cmd_compare(args) -> None:
     from seqlab.compare import compare
 
     report = compare(data=args.data, families=args.families, out=args.out, task=args.task,
-                     config=args.config, settings=_settings(args))
+                     config=args.config, settings=_settings(args), overwrite=args.overwrite)
     _print(args, report, f"{report['table']}\n\nreport: {args.out}/compare.md")
 
 

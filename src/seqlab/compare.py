@@ -46,8 +46,13 @@ def compare(
     config: str | Path | None = None,
     settings: dict[str, Any] | None = None,
     probe_pairs: list[tuple[str, str]] | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
-    """Train each family on one shared split; write compare.json, compare.md, compare.png."""
+    """Train each family on one shared split; write compare.json, compare.md, compare.png.
+    A folder that already holds a comparison is refused unless `overwrite`."""
+    from seqlab.runfolder import check_report_folder
+
+    check_report_folder(Path(out), "compare.json", overwrite)
     from seqlab.api import train_config
     from seqlab.probe import probe as run_probe
     from seqlab.report import format_table, plot_comparison
@@ -65,7 +70,7 @@ def compare(
         if splits is None:  # read and split the data once, for every model alike
             splits = make_task(cfg).load_splits()
         print(f"== {name} ==", file=sys.stderr, flush=True)
-        bundle = train_config(cfg, out / name, splits=splits)
+        bundle = train_config(cfg, out / name, splits=splits, overwrite=overwrite)
         metrics = bundle.metrics
         test = metrics.get("test") or metrics["validation"]
         headline = bundle.task.headline_metrics

@@ -114,6 +114,8 @@ class TrainConfig:
     seq_len: int = setting(100, "lm: tokens per training window (truncated BPTT, default 100)", min=1)
     max_minutes: float | None = setting(None, "stop training after this many minutes; the best model is kept",
                                         above=0)
+    checkpoint_every: float | None = setting(None, "also write checkpoints/last.ckpt every N minutes within an "
+                                             "epoch (default: at the end of each epoch only)", above=0)
 
 
 @dataclass

@@ -45,7 +45,9 @@ def run_demo(
     base = dict(DEMO_SETTINGS) if data == "demo" else {}
     base.update(settings or {})
     out_dir = Path(out) if out else Path(tempfile.mkdtemp(prefix="seqlab-demo-"))
-    report = compare(data=data, families=names, out=out_dir, settings=base, probe_pairs=list(PROBE_PAIRS))
+    # the demo's folder is its own: a rerun replaces the previous demo's bundles
+    report = compare(data=data, families=names, out=out_dir, settings=base, probe_pairs=list(PROBE_PAIRS),
+                     overwrite=True)
     probed = "lstm" if "lstm" in names else names[-1]
     lstm_probe = probe(seqlab.load(out_dir / probed), list(PROBE_PAIRS))
     text = (

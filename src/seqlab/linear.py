@@ -274,13 +274,11 @@ class LinearClassifier:
             "labels": list(self.labels_),
             "vocabulary": {t: int(i) for t, i in self.vectorizer_.vocabulary.items()},
         }
-        tmp_weights = out / f".{WEIGHTS_NAME}.tmp"
-        tmp_json = out / f".{JSON_NAME}.tmp"
-        save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(tmp_weights))
-        with open(tmp_json, "w", encoding="utf-8") as fh:
-            json.dump(meta, fh, ensure_ascii=False)
-        os.replace(tmp_weights, out / WEIGHTS_NAME)
-        os.replace(tmp_json, out / JSON_NAME)
+        from seqlab.files import atomic_path, atomic_write_text
+
+        with atomic_path(out / WEIGHTS_NAME) as tmp:  # unique temp names: no two writers share one
+            save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(tmp))
+        atomic_write_text(out / JSON_NAME, json.dumps(meta, ensure_ascii=False))
         return out
 
     @classmethod

@@ -5,8 +5,12 @@ This is the only module that imports Lightning, so prediction and serving start 
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import logging
 import os
+import signal
+import sys
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -15,8 +19,9 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 from torch import nn
 
 from seqlab.config import TrainConfig
@@ -34,8 +39,9 @@ def _quiet_lightning() -> None:
 class SeqlabModule(L.LightningModule):
     """Shared train/val/test steps; the task supplies loss and metrics."""
 
-    def __init__(self, task: Task, model: nn.Module, train_cfg: TrainConfig):
+    def __init__(self, task: Task, model: nn.Module, train_cfg: TrainConfig, identity: dict | None = None):
         super().__init__()
+        self.identity = identity or {}
         self.task = task
         self.model = model
         self.train_cfg = train_cfg
@@ -52,6 +58,10 @@ class SeqlabModule(L.LightningModule):
 
     def on_train_start(self) -> None:
         self._start = time.perf_counter()
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # what run this is (task, family, data), so --resume can name a mismatch in one line
+        checkpoint["seqlab"] = dict(self.identity)
 
     def _elapsed(self) -> float:
         """Seconds since training started: the CSV log's wall-time axis (loss vs. time)."""
@@ -136,10 +146,95 @@ class FitResult:
 
 
 def _checkpoint(task: Task, ckpt_dir: Path) -> ModelCheckpoint:
-    """best.ckpt by the task's monitored metric, and last.ckpt."""
+    """best.ckpt by the task's monitored metric."""
     monitor, mode = task.monitor
-    return ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode=mode, save_last=True,
-                           save_top_k=1)
+    return ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode=mode, save_top_k=1,
+                           enable_version_counter=False)
+
+
+def _last_checkpoints(cfg: TrainConfig, ckpt_dir: Path) -> list[Callback]:
+    """last.ckpt at the end of every epoch, improved or not (Lightning's save_last writes it only
+    when the monitored checkpoint is saved), and every --checkpoint-every minutes within one.
+    Lightning writes checkpoints atomically (temp file + move); the run folder is ours alone
+    (seqlab.runfolder), so no versioned last-v1.ckpt ever appears beside it."""
+    callbacks: list[Callback] = [ModelCheckpoint(dirpath=ckpt_dir, filename="last", save_top_k=1,
+                                                 enable_version_counter=False)]
+    if cfg.checkpoint_every:
+        callbacks.append(ModelCheckpoint(dirpath=ckpt_dir, filename="last", save_top_k=1,
+                                         enable_version_counter=False, save_on_train_epoch_end=False,
+                                         train_time_interval=timedelta(minutes=cfg.checkpoint_every)))
+    return callbacks
+
+
+class _StderrBar(TQDMProgressBar):
+    """Lightning's bars, written to stderr: stdout holds only the verb's result (--json)."""
+
+    def init_train_tqdm(self):
+        with contextlib.redirect_stdout(sys.stderr):
+            return super().init_train_tqdm()
+
+    def init_validation_tqdm(self):
+        with contextlib.redirect_stdout(sys.stderr):
+            return super().init_validation_tqdm()
+
+    def init_sanity_tqdm(self):
+        with contextlib.redirect_stdout(sys.stderr):
+            return super().init_sanity_tqdm()
+
+
+class _EpochLines(Callback):
+    """Progress when stderr is not a terminal (a log file, a pipe): one line per epoch."""
+
+    def on_validation_epoch_end(self, trainer, pl_module):
+        if trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        shown = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(("train_", "val_"))}
+        text = "  ".join(f"{k} {v:.4f}" for k, v in sorted(shown.items()))
+        print(f"seqlab: epoch {trainer.current_epoch + 1}/{trainer.max_epochs}  {text}", file=sys.stderr, flush=True)
+
+
+def _progress(cfg: TrainConfig) -> list[Callback]:
+    if not cfg.progress:
+        return []
+    return [_StderrBar()] if sys.stderr.isatty() else [_EpochLines()]
+
+
+class _AppendingWriter(ExperimentWriter):
+    """metrics.csv is continued on --resume (Lightning's writer deletes it): the rows the
+    checkpoint already covers are kept, those of the lost partial epoch are dropped."""
+
+    keep_below_step: int | None = None
+
+    def _check_log_dir_exists(self) -> None:
+        path = Path(self.metrics_file_path)
+        if self.keep_below_step is None or not path.is_file():
+            path.unlink(missing_ok=True)
+            return
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            keys = list(reader.fieldnames or [])
+            rows = [r for r in reader if r.get("step", "").isdigit() and int(r["step"]) < self.keep_below_step]
+        with open(path, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=keys)
+            writer.writeheader()
+            writer.writerows(rows)
+        self.metrics_keys = sorted(keys)
+
+
+class _CSVLogger(CSVLogger):
+    def __init__(self, *args, keep_below_step: int | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._keep_below_step = keep_below_step
+
+    @property
+    def experiment(self):
+        if self._experiment is None:
+            os.makedirs(self.root_dir, exist_ok=True)
+            writer = _AppendingWriter.__new__(_AppendingWriter)
+            writer.keep_below_step = self._keep_below_step
+            writer.__init__(log_dir=self.log_dir)
+            self._experiment = writer
+        return self._experiment
 
 
 def _training_callbacks(task: Task, cfg: TrainConfig) -> list[Callback]:
@@ -154,6 +249,17 @@ def _training_callbacks(task: Task, cfg: TrainConfig) -> list[Callback]:
 
 
 def _trainer(cfg: TrainConfig, callbacks: list[Callback], logger) -> L.Trainer:
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+    try:
+        return _make_trainer(cfg, callbacks, logger)
+    except (MisconfigurationException, ValueError, RuntimeError) as exc:  # e.g. --accelerator gpu, no GPU
+        message = " ".join(str(exc).split())
+        raise SeqlabError(f"cannot train with --accelerator {cfg.accelerator} --devices {cfg.devices} --strategy "
+                          f"{cfg.strategy} --precision {cfg.precision}: {message}") from None
+
+
+def _make_trainer(cfg: TrainConfig, callbacks: list[Callback], logger) -> L.Trainer:
     return L.Trainer(
         max_epochs=cfg.epochs,
         # a time-limited run stops after a validation, so the best checkpoint is still written
@@ -166,7 +272,7 @@ def _trainer(cfg: TrainConfig, callbacks: list[Callback], logger) -> L.Trainer:
         gradient_clip_val=cfg.grad_clip or None,
         callbacks=callbacks,
         logger=logger,
-        enable_progress_bar=cfg.progress,
+        enable_progress_bar=any(isinstance(c, TQDMProgressBar) for c in callbacks),
         enable_model_summary=False,
         # our bucket sampler shards batches across ranks itself
         use_distributed_sampler=False,
@@ -193,11 +299,15 @@ def fit(
     _quiet_lightning()
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     ckpt_dir = out_dir / "checkpoints"
-    checkpoint, throughput = _checkpoint(task, ckpt_dir), Throughput()
-    logger = CSVLogger(str(out_dir), name="logs", version="")
-    trainer = _trainer(cfg, [checkpoint, throughput, *_training_callbacks(task, cfg)], logger)
-    module = SeqlabModule(task, model, cfg)
+    run = task.cfg
+    identity = {"task": run.task, "family": run.model.family, "data": run.data.source or run.data.source_file}
+    module = SeqlabModule(task, model, cfg, identity)
     ckpt_path = _resume_path(resume, ckpt_dir)
+    resumed_step = _check_resume(ckpt_path, identity, module) if ckpt_path else None
+    checkpoint, throughput = _checkpoint(task, ckpt_dir), Throughput()
+    logger = _CSVLogger(str(out_dir), name="logs", version="", keep_below_step=resumed_step)
+    callbacks = [checkpoint, *_last_checkpoints(cfg, ckpt_dir), throughput, *_training_callbacks(task, cfg)]
+    trainer = _trainer(cfg, [*callbacks, *_progress(cfg)], logger)
     start = time.perf_counter()
     from lightning.fabric.utilities.exceptions import MisconfigurationException
 
@@ -210,6 +320,11 @@ def fit(
         )
     except MisconfigurationException as exc:  # e.g. resuming past --epochs
         raise SeqlabError(f"cannot resume from {ckpt_path}: {str(exc).strip()}") from None
+    except SystemExit:
+        if trainer.interrupted:  # Lightning turns Ctrl-C into exit(1) after a graceful stop
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            raise KeyboardInterrupt from None
+        raise
     train_seconds = time.perf_counter() - start
     best = checkpoint.best_model_path or None
     if best and trainer.is_global_zero:
@@ -256,3 +371,32 @@ def _resume_path(resume: str | None, ckpt_dir: Path) -> str | None:
     if not path.is_file():
         raise SeqlabError(f"{path}: no checkpoint to resume from; train without --resume first")
     return str(path)
+
+
+def _check_resume(path: str, identity: dict, module: nn.Module) -> int:
+    """One line when `path` cannot continue this run: not a checkpoint, another task, family or
+    data set, or weights of another shape. Loaded weights-only: a malicious pickle runs no
+    code. Returns the checkpoint's global step."""
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
+        raise SeqlabError(f"{path}: not a seqlab training checkpoint ({reason})") from None
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict"), dict):
+        raise SeqlabError(f"{path}: not a seqlab training checkpoint (no state_dict)")
+    theirs = ckpt.get("seqlab") or {}
+    for key, flag in (("task", "--task"), ("family", "--family"), ("data", "--data")):
+        if key in theirs and theirs[key] != identity.get(key):
+            raise SeqlabError(f"{path}: a checkpoint of {key} {theirs[key]!r}, but this run's {key} is "
+                              f"{identity.get(key)!r}; resume with the same {flag}, or train without --resume "
+                              "(--overwrite to start over)")
+    mine = module.state_dict()
+    state = ckpt["state_dict"]
+    for name in sorted(set(mine) | set(state)):
+        a, b = state.get(name), mine.get(name)
+        if a is None or b is None or tuple(a.shape) != tuple(b.shape):
+            got = "missing" if a is None else tuple(a.shape)
+            want = "absent" if b is None else tuple(b.shape)
+            raise SeqlabError(f"{path}: the checkpoint's weights do not fit this model ({name}: checkpoint "
+                              f"{got}, this run {want}); resume with the settings it was trained with")
+    return int(ckpt.get("global_step", 0))

@@ -171,7 +171,9 @@ class TextTokenizer:
         return json.dumps(data, ensure_ascii=False)
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(self.to_json(), encoding="utf-8")
+        from seqlab.files import atomic_write_text
+
+        atomic_write_text(path, self.to_json())
 
     @classmethod
     def load(cls, path: str | Path) -> TextTokenizer:
