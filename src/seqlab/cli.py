@@ -33,22 +33,6 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message, self.prog)
 
 
-class UsageError(Exception):
-    """A command line argparse cannot parse: one line, then a pointer to the verb's --help."""
-
-    def __init__(self, message: str, prog: str):
-        super().__init__(message)
-        self.hint = f"try '{prog} --help'"
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (`seqlab: error: ...`) and a --help hint, not the
-    whole usage (train's is 60 lines). main() prints it and returns exit status 2."""
-
-    def error(self, message: str):  # type: ignore[override]
-        raise UsageError(message, self.prog)
-
-
 def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per declared setting (config.setting metadata), grouped by who owns it: the
     data and training sections, the shared model settings, each family's and each task's."""
