@@ -237,3 +237,20 @@ def test_export_cli_and_errors(exported, tmp_path, capsys):
     assert "seqlab export" in capsys.readouterr().err
     with pytest.raises(SeqlabError, match=r"pip install 'seqlab\[onnx\]'"):
         require_onnx("onnxruntime", "no_such_module_for_seqlab")
+
+
+def test_generate_and_translate_cli_with_the_onnx_runtime(exported, capsys):
+    from seqlab.cli import main
+
+    lm, _ = exported("lm-gru-layers")
+    args = ["generate", str(lm.directory), "--prime", "the ", "--length", "20", "--top-k", "1"]
+    assert main(args) == 0
+    expected = capsys.readouterr().out
+    assert main([*args, "--runtime", "onnx"]) == 0
+    assert capsys.readouterr().out == expected
+    translator, _ = exported("translate-gru-default")
+    args = ["translate", str(translator.directory), "a good film", "the plot", "--beam", "5"]
+    assert main(args) == 0
+    expected = capsys.readouterr().out
+    assert main([*args, "--runtime", "onnx"]) == 0
+    assert capsys.readouterr().out == expected

@@ -170,6 +170,8 @@ def _add_inference_verbs(verb) -> None:
              '         seqlab generate runs/names-gen --condition Russian -n 10 --temperature 0.8 --seed 1')
     p.add_argument("model", help="bundle folder of a language model or a conditional generator")
     p.add_argument("--prime", default="", help="text to start from (lm default: a line break)")
+    p.add_argument("--runtime", choices=("torch", "onnx"), default="torch",
+                   help="onnx: run the export made by 'seqlab export' with onnxruntime, without torch")
     p.add_argument("--length", type=int, default=None,
                    help="lm: tokens (characters) to generate (default 500); generate: the most per text")
     p.add_argument("--condition", help="generate: what to write for, e.g. a language")
@@ -189,6 +191,8 @@ def _add_inference_verbs(verb) -> None:
     p.add_argument("--file", help="read one sentence per line from this file ('-' for stdin)")
     p.add_argument("--beam", type=int, default=None, help="beam width (1 = greedy; default: the model's, 5)")
     p.add_argument("--attention-png", metavar="FILE", help="write the attention heatmap of the first sentence")
+    p.add_argument("--runtime", choices=("torch", "onnx"), default="torch",
+                   help="onnx: run the export made by 'seqlab export' with onnxruntime, without torch")
 
     p = verb("inspect", "color a passage by one hidden unit of a language model, with its top-5 "
              "next-character guesses (HTML or PNG)",
@@ -299,14 +303,7 @@ def _read_inputs(args) -> list[str]:
 
 
 def cmd_predict(args) -> None:
-    import seqlab
-
-    if getattr(args, "runtime", "torch") == "onnx":
-        import seqlab.onnx
-
-        bundle = seqlab.onnx.load(args.model)
-    else:
-        bundle = seqlab.load(args.model)
+    bundle = _load(args)
     texts = _read_inputs(args)
     if not texts:
         raise SeqlabError("no input text to predict")
@@ -326,10 +323,19 @@ def cmd_export(args) -> None:
     print(f"wrote {out} (load with seqlab.onnx.load, or: seqlab predict {out} --runtime onnx)")
 
 
-def cmd_generate(args) -> None:
+def _load(args):
+    """The bundle named on the command line, run by torch or (--runtime onnx) by onnxruntime."""
+    if getattr(args, "runtime", "torch") == "onnx":
+        import seqlab.onnx
+
+        return seqlab.onnx.load(args.model)
     import seqlab
 
-    bundle = seqlab.load(args.model)
+    return seqlab.load(args.model)
+
+
+def cmd_generate(args) -> None:
+    bundle = _load(args)
     if bundle.supports("sample"):
         texts = bundle.sample(args.condition, args.num, args.temperature, args.top_k, args.seed,
                               prime=args.prime, max_length=args.length, guidance=args.guidance)
@@ -360,9 +366,7 @@ def cmd_generate(args) -> None:
 
 
 def cmd_translate(args) -> None:
-    import seqlab
-
-    bundle = seqlab.load(args.model)
+    bundle = _load(args)
     texts = _read_inputs(args)
     if not texts:
         raise SeqlabError("no input sentence to translate")

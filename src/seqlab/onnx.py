@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -420,6 +421,7 @@ class OnnxBundle:
         self.manifest = manifest
         self.runner = runner
         self.task = runner  # what the CLI reads format_prediction from
+        self.cfg = SimpleNamespace(task=meta["task"])  # what error messages name
 
     @property
     def family(self) -> str:
@@ -454,10 +456,25 @@ class OnnxBundle:
         self.require("generate", "only a language model (--task lm) continues a prime")
         return self.runner.generate(prime, length, temperature, top_k, seed)
 
-    def translate(self, texts: list[str] | str, beam: int | None = None) -> list[str]:
+    def generate_stream(self, prime: str = "", length: int = 200, temperature: float = 1.0,
+                        top_k: int | None = None, seed: int | None = None, warn=None):
+        """The continuation of `prime` piece by piece as it is sampled (lm), as Bundle's."""
+        self.require("generate", "only a language model (--task lm) continues a prime")
+        previous = prime
+        for token in self.runner.generate_ids(prime, length, temperature, top_k, seed):
+            previous = self.runner.token_text(token, previous)
+            yield previous
+
+    def translate(self, texts: list[str] | str, beam: int | None = None, warn=None) -> list[str]:
         """Translations of `texts`: beam search of width `beam` (default: the model's; 1 is greedy)."""
         self.require("translate", "train one with --task translate")
         return self.runner.translate(_check_texts(texts), beam)
+
+    def attention_heatmap(self, text: str, path, beam: int | None = None):
+        raise SeqlabError("--attention-png needs the torch runtime (leave out --runtime onnx)")
+
+    def sample(self, *args, **kwargs):
+        raise SeqlabError("--runtime onnx cannot run a conditional generator (--task generate) yet")
 
     def describe(self) -> dict[str, Any]:
         metrics = self.metrics
