@@ -43,11 +43,14 @@ CASES = [
     ("translate", "lstm", {"model.attention": "additive"}),
     ("translate", "cnn", {"model.attention": "none"}),
     ("translate", "bow", {"model.attention": "general"}),
+    ("generate", "gru", {}),
+    ("generate", "lstm", {"model.layers": 2}),  # with the task's guidance defaults
 ]
 IDS = [f"{t}-{f}-{'-'.join(k.split('.')[-1] for k in s) or 'default'}" for t, f, s in CASES]
 ONE_GRAPH = [i for i in IDS if i.startswith(("classify-", "tag-"))]
 LM = [i for i in IDS if i.startswith("lm-")]
 TRANSLATE = [i for i in IDS if i.startswith("translate-")]
+GENERATE = [i for i in IDS if i.startswith("generate-")]
 SHAPES = [(b, t) for b in (1, 3) for t in (1, 2, 7, 50)]
 TEXTS = ["a good film", "the plot of the movie was a dull and awful story but the actor was great",
          "bad", "zzz unseen words here", "great great great fine scene"]
@@ -112,6 +115,11 @@ def test_onnx_predict_gives_the_same_outputs(case_id, exported):
     if "probabilities" in expected[0]:
         assert [o["label"] for o in got] == [o["label"] for o in expected]
         np.testing.assert_allclose(onnx_bundle.predict_proba(TEXTS), bundle.predict_proba(TEXTS), atol=1e-5)
+    elif "nats_per_char" in expected[0]:  # generate: conditions ranked by nats per character
+        for e, g in zip(expected, got):
+            assert g["condition"] == e["condition"] and list(g["nats_per_char"]) == list(e["nats_per_char"])
+            np.testing.assert_allclose(list(g["nats_per_char"].values()), list(e["nats_per_char"].values()),
+                                       atol=2e-4)
     elif "nats_per_token" in expected[0]:
         for e, g in zip(expected, got):
             assert g["nats_per_token"] == pytest.approx(e["nats_per_token"], abs=1e-4)
@@ -195,6 +203,31 @@ def test_translator_encoder_and_step_match_torch_and_translate_the_same(case_id,
         np.testing.assert_allclose(got, scores.numpy(), atol=1e-4, rtol=0, err_msg=f"step {batch}x{steps}")
     for beam in (1, 5):
         assert onnx_bundle.translate(TEXTS, beam=beam) == bundle.translate(TEXTS, beam=beam)
+
+
+@pytest.mark.parametrize("case_id", GENERATE)
+def test_conditional_generator_start_and_step_match_torch(case_id, exported):
+    bundle, folder = exported(case_id)
+    onnx_bundle = seqlab.onnx.load(folder)
+    runner, model = onnx_bundle.runner, bundle.model.eval()
+    n_conditions, vocab = len(bundle.task.conditions), bundle.task.tokenizer.vocab_size
+    for batch, steps in SHAPES:
+        gen = torch.Generator().manual_seed(batch * 100 + steps)
+        conditions = torch.randint(0, n_conditions + 1, (batch,), generator=gen)  # the null one too
+        ids = torch.randint(4, vocab, (batch, steps), generator=gen)
+        with torch.no_grad():
+            start = model.bridge(model.condition(conditions))
+            scores, after = model(ids, torch.full((batch,), steps), conditions, start)
+        state = runner._start(conditions.numpy())
+        for got, expected in zip(state, start if isinstance(start, tuple) else [start]):
+            np.testing.assert_allclose(got, expected.numpy(), atol=1e-4, rtol=0)
+        got, got_after = runner._step(ids.numpy(), conditions.numpy(), state)
+        np.testing.assert_allclose(got, scores.numpy(), atol=1e-4, rtol=0, err_msg=f"step {batch}x{steps}")
+        for g, e in zip(got_after, after if isinstance(after, tuple) else [after]):
+            np.testing.assert_allclose(g, e.numpy(), atol=1e-4, rtol=0)
+    for condition in bundle.task.conditions:
+        assert onnx_bundle.sample(condition, 4, top_k=1) == bundle.sample(condition, 4, top_k=1)
+        assert onnx_bundle.sample(condition, 3, seed=2) == onnx_bundle.sample(condition, 3, seed=2)
 
 
 @pytest.mark.parametrize("case_id", ["classify-gru-bidirectional-pooling", "tag-lstm-default"])

@@ -204,12 +204,56 @@ def _translate_graphs(bundle) -> list[Graph]:
     return [encoder, step]
 
 
+def _generate_graphs(bundle) -> list[Graph]:
+    """A conditional generator as two graphs: `start` maps condition ids to the decoder's
+    starting state; `step` reads new ids beside their condition from a state and gives the
+    scores after every step and the state after the last. Sampling and guidance stay in
+    Python (seqlab.onnx)."""
+    import torch
+    from torch import nn
+
+    model = bundle.model.eval()
+    conditions = torch.tensor([0, len(bundle.task.conditions)])  # a condition and the null one
+    with torch.no_grad():
+        start = _flat_state(model.bridge(model.condition(conditions)))
+    names = [f"state{i}" for i in range(len(start))]
+
+    class Start(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gen = model
+
+        def forward(self, conditions):
+            return tuple(_flat_state(self.gen.bridge(self.gen.condition(conditions))))
+
+    class Step(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gen = model
+
+        def forward(self, ids, lengths, conditions, *state):
+            scores, after = self.gen(ids, lengths, conditions, tuple(state) if len(state) > 1 else state[0])
+            return (scores, *_flat_state(after))
+
+    ids = torch.tensor([[BOS_ID, 5, 6], [BOS_ID, 7, 8]])
+    state_axes = {n: {1: "batch"} for n in names}
+    return [
+        Graph("start", Start(), {"conditions": conditions}, names, {"conditions": {0: "batch"}, **state_axes}),
+        Graph("step", Step(), {"ids": ids, "lengths": torch.tensor([3, 3]), "conditions": conditions,
+                               **dict(zip(names, start))},
+              ["scores", *[f"{n}_out" for n in names]],
+              {"ids": {0: "batch", 1: "time"}, "lengths": {0: "batch"}, "conditions": {0: "batch"},
+               "scores": {0: "batch", 1: "time"}, **state_axes, **{f"{n}_out": {1: "batch"} for n in names}}),
+    ]
+
+
 # task name -> the graphs its bundle exports (seqlab.onnx.RUNTIMES holds the matching runners)
 GRAPHS: dict[str, Callable[[Any], list[Graph]]] = {
     "classify": _classify_graphs,
     "tag": _tag_graphs,
     "lm": _lm_graphs,
     "translate": _translate_graphs,
+    "generate": _generate_graphs,
 }
 
 
