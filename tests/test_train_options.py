@@ -77,3 +77,27 @@ def test_cv_from_the_cli(data, tmp_path, capsys):
     code, _, err = run_cli(capsys, "train", "--data", str(csv), "--family", "linear", "--cv", "1",
                            "--out", str(tmp_path / "x"))
     assert code == 2 and "--cv must be at least 2" in err
+
+
+def test_classify_recipe_per_family_applies_only_to_classify_and_yields_to_the_user():
+    from seqlab.config import build_config, recipe_summary
+
+    lstm = build_config(task="classify", data="x.csv", family="lstm")
+    assert (lstm.model.bidirectional, lstm.model.pooling, lstm.train.ema, lstm.train.lr) == (True, "max", 0.999, 0.003)
+    assert lstm.model.cell == "lstm" and lstm.train.epochs == 10
+    cnn = build_config(task="classify", data="x.csv", family="cnn")
+    assert cnn.model.dropout == 0.5 and cnn.model.word_dropout == 1.0  # the family's, then the recipe's
+    lm = build_config(task="lm", data="x.txt", family="lstm")
+    assert not lm.model.bidirectional and lm.train.ema == 0.0  # a causal task keeps its own defaults
+    mine = build_config(task="classify", data="x.csv", family="gru", settings={"bidirectional": False, "ema": 0})
+    assert not mine.model.bidirectional and mine.train.ema == 0
+    text = recipe_summary("classify", "x.csv", "gru", {"model.bidirectional"})
+    assert "classify recipe for gru" in text and "bidirectional" not in text and "ema=0.999" in text
+
+
+def test_train_says_which_recipe_it_used(data, tmp_path, capsys):
+    csv, _ = data
+    code, stdout, _ = run_cli(capsys, "train", "--data", str(csv), "--family", "bow", "--epochs", "1",
+                              "--no-progress", "--out", str(tmp_path / "r"))
+    recipe = stdout.split("recipe:")[1]
+    assert code == 0 and "classify recipe for bow: word_dropout=1.0" in recipe and "epochs" not in recipe

@@ -151,6 +151,7 @@ def _add_inference_verbs(verb) -> None:
     p.add_argument("model", help="bundle folder")
     p.add_argument("texts", nargs="*", help="texts to classify ('-' or none: read lines from stdin)")
     p.add_argument("--file", help="read one text per line from this file ('-' for stdin)")
+    p.add_argument("--encoding", default="utf-8", help="encoding of --file (default utf-8; a UTF-16 BOM is read)")
     p.add_argument("--runtime", choices=("torch", "onnx"), default="torch",
                    help="onnx: run the export made by 'seqlab export' (DIR or DIR/onnx) with onnxruntime, "
                         "without importing torch (default: torch)")
@@ -173,9 +174,10 @@ def _add_inference_verbs(verb) -> None:
     p.add_argument("--runtime", choices=("torch", "onnx"), default="torch",
                    help="onnx: run the export made by 'seqlab export' with onnxruntime, without torch")
     p.add_argument("--length", type=int, default=None,
-                   help="lm: tokens (characters) to generate (default 500); generate: the most per text")
+                   help="lm: tokens (characters) to generate (default 500), printed as they are sampled (with "
+                        "--json: at most 100,000); generate: the most per text (at most 100,000)")
     p.add_argument("--condition", help="generate: what to write for, e.g. a language")
-    p.add_argument("-n", "--num", type=int, default=10, help="generate: how many texts (default 10)")
+    p.add_argument("-n", "--num", type=int, default=None, help="generate: how many texts (default 10, at most 10,000)")
     p.add_argument("--guidance", type=float, default=None,
                    help="generate: favor what is typical of the condition: 0 = plain sampling (default: "
                         "the model's, 1.0 when trained with --condition-dropout)")
@@ -189,6 +191,7 @@ def _add_inference_verbs(verb) -> None:
     p.add_argument("model", help="bundle folder of a translation model")
     p.add_argument("texts", nargs="*", help="sentences ('-' or none: read lines from stdin)")
     p.add_argument("--file", help="read one sentence per line from this file ('-' for stdin)")
+    p.add_argument("--encoding", default="utf-8", help="encoding of --file (default utf-8; a UTF-16 BOM is read)")
     p.add_argument("--beam", type=int, default=None, help="beam width (1 = greedy; default: the model's, 5)")
     p.add_argument("--attention-png", metavar="FILE", help="write the attention heatmap of the first sentence")
     p.add_argument("--runtime", choices=("torch", "onnx"), default="torch",
@@ -240,6 +243,18 @@ def _print(args, data: Any, text: str) -> None:
     print(json.dumps(data, ensure_ascii=False) if args.json else text)
 
 
+def _recipe(args, settings: dict[str, Any]) -> str:
+    """Which implied settings (task, dataset, family recipe) this run used, in one line."""
+    from seqlab.config import load_config_file, recipe_summary, resolve_setting_name
+
+    explicit = {resolve_setting_name(k) for k in settings}
+    file_settings = load_config_file(args.config) if args.config else {}
+    explicit |= set(file_settings)
+    family = args.family or file_settings.get("model.family") or "lstm"
+    data = args.data or file_settings.get("data.source")
+    return recipe_summary(args.task, data, str(family), explicit)
+
+
 def cmd_train(args) -> None:
     from seqlab.api import train
 
@@ -262,7 +277,9 @@ def cmd_train(args) -> None:
     summary = {k: metrics[split].get(k) for k in bundle.task.headline_metrics
                if isinstance(metrics[split].get(k), float)}
     text = f"wrote {args.out}  ({split}: " + ", ".join(f"{k} {v:.4f}" for k, v in summary.items()) + ")"
-    _print(args, {"bundle": args.out, "split": split, "metrics": metrics[split]}, text)
+    recipe = _recipe(args, settings)
+    _print(args, {"bundle": args.out, "split": split, "metrics": metrics[split], "recipe": recipe},
+           f"{text}\nrecipe: {recipe}")
 
 
 def cmd_test(args) -> None:
@@ -293,27 +310,37 @@ def _read_inputs(args) -> list[str]:
         from seqlab.files import open_text_lines
 
         if args.file == "-":
-            return [line.rstrip("\n") for line in sys.stdin if line.strip()]
-        return [line for _, line in open_text_lines(args.file) if line.strip()]
+            return [line.rstrip("\r\n") for line in sys.stdin]
+        return [line.rstrip("\r\n") for _, line in open_text_lines(args.file, args.encoding)]
     if args.texts and args.texts != ["-"]:
         return list(args.texts)
     if sys.stdin.isatty() and not args.texts:
         raise SeqlabError("no input: give texts as arguments, --file FILE, or lines on stdin")
-    return [line.rstrip("\n") for line in sys.stdin if line.strip()]
+    return [line.rstrip("\r\n") for line in sys.stdin]
+
+
+def _aligned(texts: list[str], run, what: str) -> list[Any]:
+    """`run` over the non-blank texts; a blank input gives None, so outputs line up with the
+    input lines (`translate < file` keeps its line numbers)."""
+    keep = [i for i, t in enumerate(texts) if t.strip()]
+    if not keep:
+        raise SeqlabError(f"no input {what}: every line is empty or blank" if texts else f"no input {what}")
+    outputs: list[Any] = [None] * len(texts)
+    for i, out in zip(keep, run([texts[i] for i in keep])):
+        outputs[i] = out
+    return outputs
 
 
 def cmd_predict(args) -> None:
     bundle = _load(args)
     texts = _read_inputs(args)
-    if not texts:
-        raise SeqlabError("no input text to predict")
-    outputs = bundle.predict(texts)
+    outputs = _aligned(texts, bundle.predict, "text to predict")
     if args.json:
-        items = [{"text": t, **o} for t, o in zip(texts, outputs)]
+        items = [{"text": t, **(o or {})} for t, o in zip(texts, outputs)]
         print(json.dumps(items[0] if len(items) == 1 else items, ensure_ascii=False))
         return
     for text, out in zip(texts, outputs):
-        print(bundle.task.format_prediction(text, out))
+        print("" if out is None else bundle.task.format_prediction(text, out))
 
 
 def cmd_export(args) -> None:
@@ -337,18 +364,26 @@ def _load(args):
 def cmd_generate(args) -> None:
     bundle = _load(args)
     if bundle.supports("sample"):
-        texts = bundle.sample(args.condition, args.num, args.temperature, args.top_k, args.seed,
+        num = 10 if args.num is None else args.num
+        texts = bundle.sample(args.condition, num, args.temperature, args.top_k, args.seed,
                               prime=args.prime, max_length=args.length, guidance=args.guidance)
         _print(args, {"condition": args.condition, "texts": texts, "seed": args.seed}, "\n".join(texts))
         return
     if args.condition:
         raise SeqlabError(f"a {bundle.cfg.task} model has no conditions; --condition is for --task generate models")
+    if args.num is not None:
+        raise SeqlabError(f"a {bundle.cfg.task} model writes one text of --length tokens; -n is for --task generate "
+                          "models")
     bundle.require("generate", "train a language model with --task lm (or a conditional one with --task generate)")
 
     def warn(message: str) -> None:
         print(f"seqlab: warning: {message}", file=sys.stderr, flush=True)
 
     length = 500 if args.length is None else args.length
+    if args.json:  # one JSON document at the end: nothing is streamed, so the length is bounded
+        from seqlab.decode import check_length
+
+        check_length(length)
     pieces = bundle.generate_stream(args.prime, length, args.temperature, args.top_k, args.seed, warn=warn)
     if args.json:
         text = "".join(pieces)
@@ -367,16 +402,19 @@ def cmd_generate(args) -> None:
 
 def cmd_translate(args) -> None:
     bundle = _load(args)
+    if args.attention_png and not args.attention_png.lower().endswith(".png"):
+        raise SeqlabError(f"--attention-png {args.attention_png}: the heatmap is a PNG image; give a FILE.png")
     texts = _read_inputs(args)
-    if not texts:
-        raise SeqlabError("no input sentence to translate")
 
     def warn(message: str) -> None:
         print(f"seqlab: warning: {message}", file=sys.stderr, flush=True)
 
-    outputs = bundle.translate(texts, beam=args.beam, warn=warn)
+    outputs = _aligned(texts, lambda some: bundle.translate(some, beam=args.beam, warn=warn),
+                       "sentence to translate")
+    outputs = ["" if t is None else t for t in outputs]
     if args.attention_png:
-        bundle.attention_heatmap(texts[0], args.attention_png, beam=args.beam)
+        first = next(t for t in texts if t.strip())
+        bundle.attention_heatmap(first, args.attention_png, beam=args.beam)
     if args.json:
         items = [{"source": s, "translation": t} for s, t in zip(texts, outputs)]
         print(json.dumps(items[0] if len(items) == 1 else items, ensure_ascii=False))

@@ -322,6 +322,32 @@ def _check_value(name: str, f: dataclasses.Field, value: Any) -> None:
         meta["check"](value)
 
 
+def implied_layers(task: str, source: Any, family: str) -> list[tuple[str, dict[str, Any]]]:
+    """The settings a run gets without asking, weakest first, named for people: the task's,
+    the dataset's, the family's, and the task's recipe for that family (e.g. classify's
+    recurrent recipe, chosen on the sentence suite + IMDB + names; see BENCHMARKS.md)."""
+    from seqlab.families import family_key, family_of
+    from seqlab.tasks import task_class
+
+    kind = task_class(task)
+    return [
+        (f"{task} defaults", dict(kind.defaults)),
+        (f"{source} defaults", DATASET_DEFAULTS.get(str(source), {})),
+        (f"{family} defaults", dict(family_of(family).defaults)),
+        (f"{task} recipe for {family}", dict(kind.family_defaults.get(family_key(family), {}))),
+    ]
+
+
+def recipe_summary(task: str, source: Any, family: str, explicit: set[str]) -> str:
+    """One line saying which implied settings a run uses (those the user did not set)."""
+    parts = []
+    for name, layer in implied_layers(task, source, family):
+        used = {k: v for k, v in layer.items() if k not in explicit}
+        if used:
+            parts.append(f"{name}: " + ", ".join(f"{k.split('.', 1)[1]}={v}" for k, v in used.items()))
+    return "; ".join(parts) or "the plain defaults"
+
+
 def build_config(
     *,
     task: str = "classify",
@@ -340,17 +366,10 @@ def build_config(
     if family is not None:
         layered["model.family"] = family
     layered.update(explicit)
-    from seqlab.families import family_of
-    from seqlab.tasks import task_class
-
     cfg = RunConfig()
-    source = layered.get("data.source")
     fam = str(layered.get("model.family", cfg.model.family))
-    implied = {
-        **task_class(str(layered["task"])).defaults,
-        **DATASET_DEFAULTS.get(str(source), {}),
-        **family_of(fam).defaults,
-    }
+    implied = {k: v for _, layer in implied_layers(str(layered["task"]), layered.get("data.source"), fam)
+               for k, v in layer.items()}
     if layered.get("model.embeddings") and "model.embed_dim" not in layered:
         from seqlab.data.embeddings import vector_dim  # the vectors' size unless the user set one
 

@@ -65,6 +65,12 @@ def check_family_name(name: str) -> str:
     return name
 
 
+def family_key(name: str) -> str:
+    """The table row a user-facing name stands for (lstm -> rnn)."""
+    check_family_name(name)
+    return ALIASES[name][0] if name in ALIASES else name
+
+
 def family_of(name: str) -> Family:
     """The table row behind a user-facing name (lstm -> the rnn family)."""
     check_family_name(name)

@@ -73,6 +73,8 @@ class Task:
     settings: type | None = None
     # settings the task implies unless the user, a dataset or a family sets them
     defaults: dict[str, Any] = {}
+    # the task's recipe per family table row ("rnn", "cnn", ...), over the family's defaults
+    family_defaults: dict[str, dict[str, Any]] = {}
     # whether estimator families (linear: fit in one call on whole texts) can do this task
     accepts_estimators = False
     # the batch field a task reads left to right and predicts the next step of (lm, generate:
