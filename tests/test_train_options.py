@@ -9,9 +9,9 @@ import gzip
 import numpy as np
 import pytest
 import torch
-from helpers import run_cli
 
 import seqlab
+from helpers import run_cli
 
 WORDS = ["good", "bad", "film", "plot", "great", "awful", "the", "a"]
 
