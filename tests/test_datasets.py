@@ -116,6 +116,10 @@ def test_explicit_data_dir_without_dataset(tmp_path):
 
 
 def test_env_data_dir_falls_through(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEQLAB_DATA_DIR", str(tmp_path / "missing"))  # a typo is said, not downloaded past
+    with pytest.raises(SeqlabError, match="SEQLAB_DATA_DIR=.*missing: no such folder"):
+        resolve("imdb", download=False)
+    (tmp_path / "empty").mkdir()
     monkeypatch.setenv("SEQLAB_DATA_DIR", str(tmp_path / "empty"))
     with pytest.raises(SeqlabError, match="imdb: not found locally.*--data-dir"):
         resolve("imdb", download=False)

@@ -110,3 +110,83 @@ def test_the_bundle_records_absolute_data_paths(tmp_path, capsys, monkeypatch):
 def test_predict_on_a_folder_that_is_not_a_bundle(tmp_path, capsys):
     code, _, err = run_cli(capsys, "predict", str(tmp_path), "x")
     assert code == 2 and "--resume" not in _one_error(err) and "not a seqlab bundle" in err
+
+
+# -- machine output ---------------------------------------------------------------------------
+def test_predict_keeps_line_alignment(tmp_path, capsys):
+    data = tmp_path / "d.csv"
+    data.write_text("text,label\n" + "".join(f"good film {i},pos\nbad film {i},neg\n" for i in range(20)))
+    out = tmp_path / "m"
+    assert run_cli(capsys, "train", "--data", str(data), "--family", "linear", "--out", str(out))[0] == 0
+    lines = tmp_path / "in.txt"
+    lines.write_text("good film\n\nbad film\n")
+    code, stdout, err = run_cli(capsys, "predict", str(out), "--file", str(lines))
+    assert code == 0, err
+    assert [bool(line) for line in stdout.split("\n")[:-1]] == [True, False, True]
+    code, stdout, _ = run_cli(capsys, "predict", str(out), "--file", str(lines), "--json")
+    assert code == 0 and ["label" in item for item in json.loads(stdout)] == [True, False, True]
+    blank = tmp_path / "blank.txt"
+    blank.write_text("\n  \n")
+    code, _, err = run_cli(capsys, "predict", str(out), "--file", str(blank))
+    assert code == 2 and "every line is empty or blank" in _one_error(err)
+
+
+# -- verbs refuse what they cannot do -----------------------------------------------------------
+def test_bow_of_blank_sentences(capsys):
+    for argv in (["bow", ""], ["bow", " ", "  "]):
+        code, _, err = run_cli(capsys, *argv)
+        assert code == 2 and "has no words" in _one_error(err)
+
+
+def test_tables_with_duplicate_columns_case_labels_and_utf16(tmp_path, capsys):
+    dup = tmp_path / "dup.csv"
+    dup.write_text("text,text,label\na,b,pos\nc,d,neg\n")
+    code, _, err = run_cli(capsys, "train", "--data", str(dup), "--family", "linear", "--out", str(tmp_path / "a"))
+    assert code == 2 and "'text' more than once" in _one_error(err) and not (tmp_path / "a").exists()
+    rows = "".join(f"good film {i},pos\nbad film {i},neg\n" for i in range(20))
+    labels = tmp_path / "labels.csv"
+    labels.write_text("text,label\n" + rows + "nice film,Pos\nok film,1\nfine film,1.0\n")
+    code, _, err = run_cli(capsys, "train", "--data", str(labels), "--family", "linear", "--out", str(tmp_path / "b"))
+    assert code == 0 and err.count("seqlab: warning: labels that differ only") == 1
+    assert "'Pos' / 'pos'" in err and "'1' / '1.0'" in err
+    wide = tmp_path / "wide.csv"
+    wide.write_bytes(("text,label\n" + rows).encode("utf-16"))  # Windows "Unicode" text: BOM + UTF-16
+    code, _, err = run_cli(capsys, "train", "--data", str(wide), "--family", "linear", "--out", str(tmp_path / "c"))
+    assert code == 0, err
+
+
+def test_missing_data_dir_in_the_environment_is_named(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("SEQLAB_DATA_DIR", str(tmp_path / "nope"))
+    code, _, err = run_cli(capsys, "train", "--data", "names", "--family", "linear", "--out", str(tmp_path / "m"))
+    assert code == 2 and "SEQLAB_DATA_DIR=" in _one_error(err) and "no such folder" in err
+
+
+def test_generate_refuses_what_a_language_model_cannot_do(tmp_path, capsys):
+    text = tmp_path / "t.txt"
+    text.write_text("the cat sat on the mat. " * 200)
+    out = tmp_path / "lm"
+    code, _, err = run_cli(capsys, "train", "--task", "lm", "--data", str(text), "--family", "gru", "--epochs", "1",
+                           "--embed-dim", "8", "--hidden-dim", "8", "--seq-len", "20", "--tokenizer", "char",
+                           "--no-progress", "--out", str(out))
+    assert code == 0, err
+    for argv, needle in ((["-n", "3"], "-n is for --task generate"),
+                         (["--temperature", "inf"], "above 0 and finite"),
+                         (["--length", "100000000", "--json"], "between 0 and 100,000"),
+                         (["--length", "-1"], "0 or more")):
+        code, stdout, err = run_cli(capsys, "generate", str(out), *argv)
+        assert code == 2 and needle in _one_error(err) and stdout == ""
+
+
+def test_cross_validation_and_compare_folders_need_overwrite(tmp_path, capsys):
+    data = tmp_path / "d.csv"
+    data.write_text("text,label\n" + "".join(f"good film {i},pos\nbad film {i},neg\n" for i in range(20)))
+    cv = ["train", "--data", str(data), "--family", "linear", "--cv", "2", "--out", str(tmp_path / "cv")]
+    assert run_cli(capsys, *cv)[0] == 0
+    code, _, err = run_cli(capsys, *cv)
+    assert code == 2 and "--overwrite" in _one_error(err)
+    assert run_cli(capsys, *cv, "--overwrite")[0] == 0
+    cmp = ["compare", "--data", str(data), "--families", "linear", "--out", str(tmp_path / "cmp")]
+    assert run_cli(capsys, *cmp)[0] == 0
+    code, _, err = run_cli(capsys, *cmp)
+    assert code == 2 and "--overwrite" in _one_error(err)
+    assert run_cli(capsys, *cmp, "--overwrite")[0] == 0

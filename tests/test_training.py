@@ -175,8 +175,9 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path, capsys):
     assert json.loads((out / "config.json").read_text())["family"] == "gru"
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["epochs"] == epoch + 2
-    straight = tmp_path / "straight"
-    assert main([*args[:-3], "--out", str(straight), "--no-progress", "--epochs", str(epoch + 2)]) == 0
+    straight = tmp_path / "straight"  # uninterrupted, in a fresh process like the two above
+    done = _seqlab(*args[:-3], "--out", str(straight), "--no-progress", "--epochs", str(epoch + 2))
+    assert done.returncode == 0, done.stderr[-2000:]
     expected = json.loads((straight / "metrics.json").read_text())
     assert metrics["validation"] == expected["validation"]
     for k, v in _weights(straight).items():

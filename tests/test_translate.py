@@ -284,3 +284,16 @@ def test_baselines_train(slice_files, tmp_path, capsys):
     code, _, err = run_cli(capsys, "train", "--task", "translate", "--tokenizer", "char", "--source", str(f / "test.de"),
                         "--target", str(f / "test.en"), "--out", str(tmp_path / "c"))
     assert code == 2 and "use --tokenizer bpe or word" in err
+
+
+def test_translate_keeps_line_alignment_and_wants_a_png(de_en, tmp_path, capsys):
+    lines = tmp_path / "in.de"
+    lines.write_text("Ein Hund rennt.\n\nZwei Männer.\n   \n", encoding="utf-8")
+    code, out, err = run_cli(capsys, "translate", str(de_en), "--file", str(lines), "--beam", "1")
+    assert code == 0, err
+    got = out.split("\n")[:-1]
+    assert len(got) == 4 and got[1] == "" and got[3] == "" and got[0] and got[2]
+    code, out, err = run_cli(capsys, "translate", str(de_en), "--file", str(lines), "--beam", "1", "--json")
+    assert code == 0 and [item["translation"] == "" for item in json.loads(out)] == [False, True, False, True]
+    code, _, err = run_cli(capsys, "translate", str(de_en), "Ein Hund.", "--attention-png", str(tmp_path / "a.txt"))
+    assert code == 2 and "give a FILE.png" in err and not (tmp_path / "a.txt").exists()

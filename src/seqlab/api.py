@@ -48,6 +48,7 @@ def cross_validate(
     family: str | None = None,
     config: str | Path | None = None,
     final: bool = False,
+    overwrite: bool = False,
     **settings: Any,
 ) -> dict[str, Any]:
     """K-fold cross-validation of one recipe (seqlab.crossval): mean ± std per metric and the
@@ -58,7 +59,7 @@ def cross_validate(
         raise SeqlabError(f"--cv must be at least 2 folds (got {k}); 10 is the published protocol")
     cfg = build_config(task=task, data=data, family=family, config_file=config, settings=settings)
     check_settings(cfg)
-    return crossval.cross_validate(cfg, k, Path(out), final=final)
+    return crossval.cross_validate(cfg, k, Path(out), final=final, overwrite=overwrite)
 
 
 def train_config(
@@ -177,6 +178,10 @@ def test(
     novelty against the training texts and, given a `classifier` bundle trained on the same
     split, conditioning accuracy."""
     bundle = load_bundle(directory)
+    if out_dir is not None:
+        from seqlab.runfolder import check_out
+
+        check_out(Path(out_dir), overwrite=True, flag="--plots")  # a folder we can write into
     examples = evaluation_split(bundle, data, split, **data_settings)
     metrics = bundle.evaluate(examples, Path(out_dir) if out_dir else None)
     if bundle.supports("sample"):
@@ -186,6 +191,11 @@ def test(
         judge = load_bundle(classifier) if classifier else None
         if judge is not None and not judge.supports("probe"):
             raise SeqlabError(f"{classifier}: a {judge.cfg.task} model, not a classifier")
+        unjudged = [c for c in bundle.task.conditions if judge is not None and c not in judge.labels]
+        if unjudged:
+            raise SeqlabError(f"{classifier}: its labels ({', '.join(judge.labels[:8])}) do not include the "
+                              f"generator's condition {unjudged[0]!r}; judge with a classifier trained on the "
+                              "generator's data (--label-column = its --condition-column)")
         metrics.update(generation_metrics(bundle, train, judge))
     elif classifier:
         raise SeqlabError("--classifier judges a conditional generator's samples (--task generate models)")

@@ -263,7 +263,7 @@ def cmd_train(args) -> None:
         from seqlab.api import cross_validate
 
         report = cross_validate(out=args.out, k=args.cv, task=args.task, data=args.data, family=args.family,
-                                config=args.config, final=args.final, **settings)
+                                config=args.config, final=args.final, overwrite=args.overwrite, **settings)
         if report:  # rank 0 of a distributed run
             figures = ", ".join(f"{k} {v}" for k, v in report["summary"].items() if k not in ("epochs", "seconds"))
             _print(args, report, f"{args.cv}-fold cross-validation: {figures}\ntable: {args.out}/crossval.md")

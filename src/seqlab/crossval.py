@@ -148,8 +148,10 @@ def cross_validate(
     final: bool = False,
     keep_folds: bool = False,
     splits: dict[str, list[dict]] | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Train `cfg` on K stratified folds and return the report written to out/crossval.json.
+    A folder that already holds a cross-validation is refused unless `overwrite`.
 
     seed: fold assignment and each fold's validation carve (default cfg.train.seed; model
     initialization always uses cfg.train.seed). splits: the dataset already read (else the
@@ -163,6 +165,9 @@ def cross_validate(
         raise SeqlabError(f"--cv folds labeled examples: it works with --task classify, not {cfg.task}")
     seed = cfg.train.seed if seed is None else seed
     out = Path(out)
+    from seqlab.runfolder import check_report_folder
+
+    check_report_folder(out, "crossval.json", overwrite)
     if splits is None:
         splits = make_task(cfg).load_splits()
     pooled, official_test = pool_examples(splits)
@@ -176,7 +181,8 @@ def cross_validate(
         fold_train, fold_val = carve_validation(train_part, cfg.data.validation_fraction, seed=seed)
         fold_dir = out / f"fold-{i:02d}"
         log.info("fold %d/%d: %d train, %d validation, %d held out", i, k, len(fold_train), len(fold_val), len(heldout))
-        bundle = train_config(cfg, fold_dir, splits={"train": fold_train, "validation": fold_val, "test": heldout})
+        bundle = train_config(cfg, fold_dir, splits={"train": fold_train, "validation": fold_val, "test": heldout},
+                              overwrite=overwrite)
         if bundle is None:  # a non-zero rank of a distributed run: rank 0 reports
             continue
         official = bundle.evaluate(official_test) if official_test else None
@@ -207,7 +213,7 @@ def cross_validate(
         final_splits = {"train": train, "validation": validation}
         if official_test:
             final_splits["test"] = official_test
-        train_config(cfg, out / "final", splits=final_splits)
+        train_config(cfg, out / "final", splits=final_splits, overwrite=overwrite)
         report["final"] = str(out / "final")
     atomic_write_json(out / "crossval.json", report)
     atomic_write_text(out / "crossval.md", markdown_table(report))

@@ -14,6 +14,7 @@ the same tokens whatever device the model runs on.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -25,12 +26,20 @@ from seqlab.errors import SeqlabError
 
 StepFn = Callable[[torch.Tensor, Any], tuple[torch.Tensor, Any]]
 
+MAX_LENGTH = 100_000  # tokens one generate call may write (--length); more is a run, not a sample
+MAX_TEXTS = 10_000  # texts one conditional sample may write (-n)
+
+
+def check_length(length: int | None, flag: str = "--length") -> None:
+    if length is not None and not 0 <= length <= MAX_LENGTH:
+        raise SeqlabError(f"{flag} must be between 0 and {MAX_LENGTH:,} tokens (got {length})")
+
 
 def check_sampling(temperature: float, top_k: int | None) -> None:
     """Temperature must be > 0 (0 would divide by zero: use greedy decoding for that), top_k
     None (no cut) or >= 1."""
-    if temperature is None or not temperature > 0:
-        raise SeqlabError(f"--temperature must be above 0 (got {temperature}); lower values "
+    if temperature is None or not temperature > 0 or not math.isfinite(temperature):
+        raise SeqlabError(f"--temperature must be above 0 and finite (got {temperature}); lower values "
                           "(e.g. 0.5) give safer text, higher values (e.g. 1.2) wilder text")
     if top_k is not None and top_k < 1:
         raise SeqlabError(f"--top-k must be at least 1 (got {top_k}); leave it out to sample "

@@ -82,6 +82,15 @@ def line_of(data: bytes, offset: int) -> int:
     return data.count(b"\n", 0, offset) + 1
 
 
+def bom_codec(head: bytes) -> str | None:
+    """The UTF-16/32 encoding a byte-order mark announces (Windows' "Unicode" text), or None."""
+    if head.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        return "utf-32"
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    return None
+
+
 def iter_lines(path: Path, encoding: str, keepends: bool) -> Iterator[tuple[int, str]]:
     """Yield (line number, line) decoding line by line, so errors know their byte offset."""
     check_file(path)
@@ -89,6 +98,8 @@ def iter_lines(path: Path, encoding: str, keepends: bool) -> Iterator[tuple[int,
     gz = path.suffix == ".gz"
     what = "gzip data" if gz else "file"
     with corrupt_as_error(path, what), gzip.open(path, "rb") if gz else open(path, "rb") as fh:
+        if codec == "utf-8" and (announced := bom_codec(fh.peek(4)[:4])):
+            codec = encoding = announced  # a UTF-16/32 byte-order mark: read the file as it says
         if codec.startswith(("utf-16", "utf-32")):
             # b"\n" is not a line break in these encodings: let io split, lose the offset.
             yield from _iter_wide_lines(path, fh, encoding, keepends)
@@ -138,6 +149,8 @@ def read_text(path: str | Path, encoding: str = "utf-8") -> str:
     what = "gzip data" if gz else "file"
     with corrupt_as_error(path, what), gzip.open(path, "rb") if gz else open(path, "rb") as fh:
         data = fh.read()
+    if codec == "utf-8" and (announced := bom_codec(data[:4])):
+        codec = encoding = announced
     try:
         text = data.decode(codec).removeprefix("\ufeff")
     except UnicodeDecodeError as err:

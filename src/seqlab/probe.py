@@ -91,6 +91,9 @@ def bow_table(sentences: list[str]) -> dict[str, Any]:
     if not sentences:
         raise SeqlabError("give at least one sentence")
     bags = [bag_of_words(s) for s in sentences]
+    empty = [i + 1 for i, bag in enumerate(bags) if not bag]
+    if empty:
+        raise SeqlabError(f"sentence {empty[0]} has no words (blank or only punctuation); give sentences with words")
     vocab = sorted(set().union(*bags))
     rows = [[bag[w] for w in vocab] for bag in bags]
     groups: dict[tuple, list[int]] = {}

@@ -409,6 +409,9 @@ def _locate(spec: DatasetSpec, data_dir: str | Path | None) -> tuple[Path | None
             )
         return found, "data dir"
     env_dir = os.environ.get("SEQLAB_DATA_DIR")
+    if env_dir and not Path(env_dir).is_dir():
+        raise SeqlabError(f"SEQLAB_DATA_DIR={env_dir}: no such folder; point it at the folder with the "
+                          "publishers' files, or unset it to use the cache and downloads")
     if env_dir:  # unlike an explicit --data-dir, this may lack some datasets
         found = _find_in(spec, Path(env_dir))
         if found is not None:

@@ -95,6 +95,10 @@ def _delimited_records(
                 continue  # blank line
             if header is None:
                 header = [column.strip() for column in row]
+                twice = sorted({c for c in header if header.count(c) > 1})
+                if twice:
+                    raise SeqlabError(f"{path}: the header names column {twice[0]!r} more than once; "
+                                      "rename one so it is clear which holds what")
                 _check_columns(path, header, text_column, label_column, "column")
                 continue
             if len(row) > len(header):

@@ -103,8 +103,12 @@ class GenerateTask(Task):
         from seqlab.data.formats import read_classification
 
         d = self.cfg.data
-        return as_generate(read_classification(path, text_column=d.text_column, label_column=d.condition_column,
-                                               encoding=d.encoding, fmt=d.format))
+        try:
+            return as_generate(read_classification(path, text_column=d.text_column,
+                                                   label_column=d.condition_column, encoding=d.encoding,
+                                                   fmt=d.format))
+        except SeqlabError as exc:  # the reader's hints name the classifier's flag; ours is another
+            raise SeqlabError(str(exc).replace("--label-column", "--condition-column")) from None
 
     def fit_vocab(self, train: list[dict]) -> None:
         self.tokenizer = self.fit_tokenizer(ex["text"] for ex in train)
@@ -190,8 +194,9 @@ class GenerateTask(Task):
         trained with --condition-dropout)."""
         from seqlab import decode
 
-        if n < 1:
-            raise SeqlabError(f"-n must be at least 1 (got {n})")
+        if not 1 <= n <= decode.MAX_TEXTS:
+            raise SeqlabError(f"-n must be at least 1 and at most {decode.MAX_TEXTS:,} (got {n})")
+        decode.check_length(max_length)
         if guidance is None:  # the model's default (trained with condition dropout: 1.0)
             guidance = self.cfg.model.guidance if self.cfg.model.condition_dropout else 0.0
         if guidance < 0:

@@ -247,7 +247,7 @@ class LMTask(Task):
         from seqlab import decode
 
         decode.check_sampling(temperature, top_k)
-        if length < 0:
+        if length < 0:  # no upper bound: the text is streamed as it is sampled
             raise SeqlabError(f"--length must be 0 or more (got {length})")
         unknown = self.unknown_tokens(prime) if prime else []
         if unknown and warn is not None:
