@@ -190,3 +190,25 @@ def test_cross_validation_and_compare_folders_need_overwrite(tmp_path, capsys):
     code, _, err = run_cli(capsys, *cmp)
     assert code == 2 and "--overwrite" in _one_error(err)
     assert run_cli(capsys, *cmp, "--overwrite")[0] == 0
+
+
+def test_ctrl_c_during_training_says_how_to_resume(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "m"
+    proc = subprocess.Popen([sys.executable, "-m", "seqlab", *BOW, "--epochs", "500", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.time() + 120
+    while not (out / "checkpoints" / "last.ckpt").is_file() and time.time() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in err
+    assert err.strip().splitlines()[-1] == "seqlab: interrupted; resume with --resume"
+    assert not (out / ".seqlab.lock").exists() and not (out / "config.json").exists()
+    # the epoch lines (stderr is a pipe, not a terminal) carry this epoch's validation figures
+    assert "val_loss" in err.splitlines()[0]

@@ -185,8 +185,8 @@ class _StderrBar(TQDMProgressBar):
 class _EpochLines(Callback):
     """Progress when stderr is not a terminal (a log file, a pipe): one line per epoch."""
 
-    def on_validation_epoch_end(self, trainer, pl_module):
-        if trainer.sanity_checking or not trainer.is_global_zero:
+    def on_train_epoch_end(self, trainer, pl_module):  # after the epoch's validation
+        if not trainer.is_global_zero:
             return
         shown = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(("train_", "val_"))}
         text = "  ".join(f"{k} {v:.4f}" for k, v in sorted(shown.items()))
