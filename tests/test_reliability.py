@@ -212,3 +212,30 @@ def test_ctrl_c_during_training_says_how_to_resume(tmp_path):
     assert not (out / ".seqlab.lock").exists() and not (out / "config.json").exists()
     # the epoch lines (stderr is a pipe, not a terminal) carry this epoch's validation figures
     assert "val_loss" in err.splitlines()[0]
+
+
+def test_progress_bars_on_a_terminal_go_to_stderr(tmp_path):
+    import contextlib
+    import io
+
+    from seqlab.cli import main
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    err, out = Terminal(), io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
+        code = main([*BOW, "--epochs", "2", "--json", "--out", str(tmp_path / "m")])
+    assert code == 0 and "Epoch 1" in err.getvalue()  # tqdm's bar, on stderr
+    assert json.loads(out.getvalue())["bundle"] == str(tmp_path / "m")  # stdout: one JSON document
+
+
+def test_resume_with_other_data_is_refused(tmp_path, capsys):
+    out = tmp_path / "m"
+    assert run_cli(capsys, *BOW, "--out", str(out), "--no-progress")[0] == 0
+    data = tmp_path / "d.csv"
+    data.write_text("text,label\n" + "".join(f"good film {i},pos\nbad film {i},neg\n" for i in range(20)))
+    argv = [a if a != "demo" else str(data) for a in BOW]
+    code, _, err = run_cli(capsys, *argv, "--out", str(out), "--resume", "--epochs", "2")
+    assert code == 2 and "a checkpoint of data 'demo'" in _one_error(err) and "--data" in err
