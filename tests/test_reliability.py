@@ -175,6 +175,9 @@ def test_generate_refuses_what_a_language_model_cannot_do(tmp_path, capsys):
                          (["--length", "-1"], "0 or more")):
         code, stdout, err = run_cli(capsys, "generate", str(out), *argv)
         assert code == 2 and needle in _one_error(err) and stdout == ""
+    # an output path the system refuses (here: under a file) is one line too, not a traceback
+    code, _, err = run_cli(capsys, "inspect", str(out), "the cat", "--out", str(text / "x.html"))
+    assert code == 2 and "t.txt" in _one_error(err)
 
 
 def test_cross_validation_and_compare_folders_need_overwrite(tmp_path, capsys):

@@ -551,4 +551,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # the system refused a file or folder: permissions, a full disk, a missing folder
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"seqlab: error: {where}{exc.strerror or exc}; check the path and its permissions", file=sys.stderr)
+        return 2
     return 0
