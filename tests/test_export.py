@@ -6,6 +6,7 @@ same outputs, int8 quantization runs and stays close, and an ONNX predict import
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -268,6 +269,13 @@ def test_export_cli_and_errors(exported, tmp_path, capsys):
     assert capsys.readouterr().out.strip().endswith("a good film")
     assert main(["predict", str(tmp_path), "--runtime", "onnx", "a good film"]) == 2
     assert "seqlab export" in capsys.readouterr().err
+    stale = tmp_path / "stale"  # an export inside a bundle whose weights changed since is refused
+    shutil.copytree(bundle.directory, stale, ignore=shutil.ignore_patterns("checkpoints", "logs"))
+    export_bundle(stale)
+    weights = stale / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-1] + bytes([weights.read_bytes()[-1] ^ 1]))
+    assert main(["predict", str(stale), "--runtime", "onnx", "a good film"]) == 2
+    assert "export again" in capsys.readouterr().err
     with pytest.raises(SeqlabError, match=r"pip install 'seqlab\[onnx\]'"):
         require_onnx("onnxruntime", "no_such_module_for_seqlab")
 

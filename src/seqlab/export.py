@@ -332,6 +332,21 @@ def _quantize(path: Path) -> None:
     tmp.replace(path)
 
 
+WEIGHTS = "model.safetensors"
+
+
+def weights_fingerprint(path: Path) -> dict[str, Any]:
+    """Size and sha256 of the weights an export was made from: seqlab.onnx refuses an export
+    inside a bundle folder whose weights have changed since (retrained: export again)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return {"file": path.name, "bytes": path.stat().st_size, "sha256": digest.hexdigest()}
+
+
 def default_out(directory: Path, quantize: str | None = None) -> Path:
     return Path(directory) / ("onnx" if not quantize else f"onnx-{quantize}")
 
@@ -378,5 +393,6 @@ def export_bundle(directory: str | Path, *, fmt: str = "onnx", out: str | Path |
         "family": bundle.family, "graphs": graphs, "quantize": quantize, "opset": OPSET,
         "exporter": "torch.onnx.export(dynamo=False)", "torch_version": torch.__version__,
         "seqlab_version": __version__, "source": str(directory),
+        "weights": weights_fingerprint(directory / WEIGHTS),
     })
     return out

@@ -629,6 +629,30 @@ def _check_texts(texts) -> list[str]:
     return texts
 
 
+def _check_fresh(folder: Path, manifest: dict[str, Any]) -> None:
+    """An export inside a bundle folder (the default DIR/onnx) must come from the weights
+    beside it: a retrained bundle with a stale export is refused. Checked by size, then by
+    sha256 only when the size matches (a copied folder keeps both)."""
+    made_from = manifest.get("weights")
+    if not made_from or not (folder.parent / "config.json").is_file():
+        return
+    path = folder.parent / made_from["file"]
+    if not path.is_file():
+        return
+    stale = path.stat().st_size != made_from["bytes"]
+    if not stale:
+        import hashlib
+
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        stale = digest.hexdigest() != made_from["sha256"]
+    if stale:
+        raise SeqlabError(f"{folder}: exported from other weights than {path} (retrained since?); "
+                          f"export again: seqlab export {folder.parent} --format onnx")
+
+
 def load(directory: str | Path, threads: int | None = None) -> OnnxBundle:
     """Load an exported folder (or a bundle folder with an onnx/ export inside)."""
     folder = find_export(directory)
@@ -639,6 +663,7 @@ def load(directory: str | Path, threads: int | None = None) -> OnnxBundle:
         raise SeqlabError(f"{folder}: incomplete export ({Path(exc.filename).name} missing); rerun seqlab export") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise SeqlabError(f"{folder}: not valid JSON ({exc}); rerun seqlab export") from None
+    _check_fresh(folder, manifest)
     task = meta.get("task")
     if task not in RUNTIMES:
         raise SeqlabError(f"--runtime onnx cannot run a {task} model yet; it runs: {', '.join(RUNTIMES)}")
