@@ -202,12 +202,15 @@ def test_ctrl_c_during_training_says_how_to_resume(tmp_path):
     import time
 
     out = tmp_path / "m"
-    proc = subprocess.Popen([sys.executable, "-m", "seqlab", *BOW, "--epochs", "500", "--out", str(out)],
+    # early stopping off: under load, a run that stops by itself before the signal is not the case tested
+    proc = subprocess.Popen([sys.executable, "-m", "seqlab", *BOW, "--epochs", "500", "--patience", "0",
+                             "--out", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while not (out / "checkpoints" / "last.ckpt").is_file() and time.time() < deadline:
         time.sleep(0.1)
+    time.sleep(1.0)  # the first epoch's line follows its checkpoint
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "Traceback" not in err

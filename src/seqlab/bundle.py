@@ -91,11 +91,11 @@ class Bundle:
         return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
     def predict_proba(self, texts: list[str]) -> np.ndarray:
-        return self.task.predict_proba(self.model, _check_texts(texts))
+        return self.task.predict_proba(self.model, check_texts(texts))
 
     def predict(self, texts: list[str]) -> list[dict[str, Any]]:
         """One output per text, shaped by the task (classify: {"label", "probabilities"})."""
-        return self.task.predict(self.model, _check_texts(texts))
+        return self.task.predict(self.model, check_texts(texts))
 
     def evaluate(self, examples: list[dict], out_dir: Path | None = None) -> dict[str, Any]:
         return self.task.evaluate(self.model, examples, out_dir)
@@ -154,7 +154,7 @@ class Bundle:
             import warnings
 
             warn = lambda msg: warnings.warn(msg, stacklevel=3)  # noqa: E731
-        return self.task.translate(self.model, _check_texts(texts), beam, warn=warn)
+        return self.task.translate(self.model, check_texts(texts), beam, warn=warn)
 
     def attention_heatmap(self, text: str, path: str | Path, beam: int | None = None) -> Path:
         """Write a PNG of the attention weights while translating `text`."""
@@ -174,7 +174,8 @@ class Bundle:
         return f"Bundle({str(self.directory)!r}, task={self.cfg.task!r}, family={self.family!r})"
 
 
-def _check_texts(texts) -> list[str]:
+def check_texts(texts) -> list[str]:
+    """A text or a list of non-blank texts -> the list; a blank one is a one-line error."""
     if isinstance(texts, str):
         texts = [texts]
     texts = list(texts)

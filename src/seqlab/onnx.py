@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from seqlab.bundle import check_texts  # torch-free: json, numpy, settings
 from seqlab.data.tokenize import TextTokenizer
 from seqlab.errors import SeqlabError
 from seqlab.vocab import BOS_ID, EOS_ID, PAD_ID, SPECIAL_TOKENS, UNK_ID
@@ -558,11 +559,11 @@ class OnnxBundle:
             raise SeqlabError(f"a {self.meta['task']} model cannot {verb} with --runtime onnx: {how}")
 
     def predict(self, texts: list[str] | str) -> list[dict[str, Any]]:
-        return self.runner.predict(_check_texts(texts))
+        return self.runner.predict(check_texts(texts))
 
     def predict_proba(self, texts: list[str] | str) -> np.ndarray:
         self.require("predict_proba", "only classifiers give class probabilities")
-        return self.runner.predict_proba(_check_texts(texts))
+        return self.runner.predict_proba(check_texts(texts))
 
     def generate(self, prime: str = "", length: int = 200, temperature: float = 1.0, top_k: int | None = None,
                  seed: int | None = None) -> str:
@@ -582,7 +583,7 @@ class OnnxBundle:
     def translate(self, texts: list[str] | str, beam: int | None = None, warn=None) -> list[str]:
         """Translations of `texts`: beam search of width `beam` (default: the model's; 1 is greedy)."""
         self.require("translate", "train one with --task translate")
-        return self.runner.translate(_check_texts(texts), beam)
+        return self.runner.translate(check_texts(texts), beam)
 
     def attention_heatmap(self, text: str, path, beam: int | None = None):
         raise SeqlabError("--attention-png needs the torch runtime (leave out --runtime onnx)")
@@ -617,16 +618,6 @@ class OnnxBundle:
 
     def __repr__(self) -> str:
         return f"OnnxBundle({str(self.directory)!r}, task={self.meta['task']!r}, family={self.family!r})"
-
-
-def _check_texts(texts) -> list[str]:
-    if isinstance(texts, str):
-        texts = [texts]
-    texts = list(texts)
-    for i, text in enumerate(texts, 1):
-        if not isinstance(text, str) or not text.strip():
-            raise SeqlabError(f"input {i} is empty: give some text to predict")
-    return texts
 
 
 def _check_fresh(folder: Path, manifest: dict[str, Any]) -> None:

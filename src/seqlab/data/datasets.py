@@ -250,6 +250,19 @@ _UD_EWT = "https://raw.githubusercontent.com/UniversalDependencies/UD_English-EW
 _QNN = "https://raw.githubusercontent.com/FreedomIntelligence/qnn/master/data/"
 _SUITE_SOURCE = "(Kim 2014's preprocessing, via FreedomIntelligence/qnn)"
 
+def _suite_spec(name: str, folder: str, description: str) -> DatasetSpec:
+    """One of the suite's one-split sets (CR, MPQA, SUBJ): a file per class in the publisher's
+    folder, read from sentence_benchmarks/<name> in a data dir."""
+    return DatasetSpec(
+        name=name,
+        description=description,
+        files=tuple(RemoteFile(_QNN + f"{folder}/{f}", f, None) for f in _SENTENCE_FILES[name]),
+        local_names=(f"sentence_benchmarks/{name}", name, folder),
+        loader=_sentence_loader(name),
+        tasks=("classify",),
+    )
+
+
 DATASETS: dict[str, DatasetSpec] = {
     "imdb": DatasetSpec(
         name="imdb",
@@ -315,30 +328,9 @@ DATASETS: dict[str, DatasetSpec] = {
         tasks=("tag",),
     ),
     # The sentence-classification suite (Kim 2014). No published checksums: unverified downloads.
-    "cr": DatasetSpec(
-        name="cr",
-        description=f"CR customer reviews, polarity pos/neg: 2,405 + 1,366 sentences, no split {_SUITE_SOURCE}",
-        files=tuple(RemoteFile(_QNN + f"CR/{f}", f, None) for f in _SENTENCE_FILES["cr"]),
-        local_names=("sentence_benchmarks/cr", "cr", "CR"),
-        loader=_sentence_loader("cr"),
-        tasks=("classify",),
-    ),
-    "mpqa": DatasetSpec(
-        name="mpqa",
-        description=f"MPQA opinion polarity pos/neg: 3,311 + 7,292 phrases, no split {_SUITE_SOURCE}",
-        files=tuple(RemoteFile(_QNN + f"MPQA/{f}", f, None) for f in _SENTENCE_FILES["mpqa"]),
-        local_names=("sentence_benchmarks/mpqa", "mpqa", "MPQA"),
-        loader=_sentence_loader("mpqa"),
-        tasks=("classify",),
-    ),
-    "subj": DatasetSpec(
-        name="subj",
-        description=f"SUBJ subjectivity: 5,000 subjective + 5,000 objective sentences, no split {_SUITE_SOURCE}",
-        files=tuple(RemoteFile(_QNN + f"SUBJ/{f}", f, None) for f in _SENTENCE_FILES["subj"]),
-        local_names=("sentence_benchmarks/subj", "subj", "SUBJ"),
-        loader=_sentence_loader("subj"),
-        tasks=("classify",),
-    ),
+    "cr": _suite_spec("cr", "CR", f"CR customer reviews, polarity pos/neg: 2,405 + 1,366 sentences, no split {_SUITE_SOURCE}"),
+    "mpqa": _suite_spec("mpqa", "MPQA", f"MPQA opinion polarity pos/neg: 3,311 + 7,292 phrases, no split {_SUITE_SOURCE}"),
+    "subj": _suite_spec("subj", "SUBJ", f"SUBJ subjectivity: 5,000 subjective + 5,000 objective sentences, no split {_SUITE_SOURCE}"),
     "trec": DatasetSpec(
         name="trec",
         description=f"TREC question type: 5,452 train / 500 test, 6 coarse types (or 50 fine) {_SUITE_SOURCE}",
