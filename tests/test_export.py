@@ -295,3 +295,79 @@ def test_generate_and_translate_cli_with_the_onnx_runtime(exported, capsys):
     expected = capsys.readouterr().out
     assert main([*args, "--runtime", "onnx"]) == 0
     assert capsys.readouterr().out == expected
+
+
+@pytest.mark.parametrize("case_id", ["classify-gru-bidirectional-pooling", "tag-lstm-default", "lm-gru-layers",
+                                     "translate-lstm-attention", "generate-gru-default"])
+def test_seqlab_test_with_the_onnx_runtime_gives_the_same_metrics(case_id, exported, tmp_path):
+    """`seqlab test --runtime onnx` (DIR, or a bare export folder) equals the torch path to 4 decimals."""
+    from seqlab.api import test
+
+    bundle, folder = exported(case_id)
+    torch_metrics = test(bundle.directory, split="validation")["metrics"]
+    for where in (bundle.directory, shutil.copytree(folder, tmp_path / "deploy")):
+        onnx_metrics = test(where, split="validation", runtime="onnx")["metrics"]
+        assert onnx_metrics["runtime"] == "onnx"
+        # every model-output figure (a generator's sampled novelty is the torch path's only)
+        shared = [k for k, v in onnx_metrics.items() if isinstance(v, float)]
+        assert len(shared) >= 2 and set(shared) <= set(torch_metrics)
+        for key in shared:
+            assert round(onnx_metrics[key], 4) == round(torch_metrics[key], 4), key
+
+
+def test_translate_n_best_with_the_onnx_runtime_equals_torch(exported):
+    bundle, folder = exported("translate-gru-default")
+    onnx_bundle = seqlab.onnx.load(folder)
+    for beam, n in ((1, 1), (3, 3), (5, 2)):
+        expected = bundle.translate_nbest(TEXTS, beam=beam, n=n)
+        got = onnx_bundle.translate_nbest(TEXTS, beam=beam, n=n)
+        assert [[h["translation"] for h in hyps] for hyps in got] == [[h["translation"] for h in hyps]
+                                                                       for hyps in expected]
+        for hyps, ref in zip(got, expected):
+            np.testing.assert_allclose([h["score"] for h in hyps], [h["score"] for h in ref], atol=1e-4)
+        assert [hyps[0]["translation"] for hyps in got] == bundle.translate(TEXTS, beam=max(beam, n))
+
+
+ONNX_SERVER = """
+import json, sys, time
+from fastapi.testclient import TestClient
+from seqlab.serve import ServeSettings
+from seqlab.serve.app import create_app
+classifier, lm, translator = sys.argv[1:4]
+settings = ServeSettings(models=[f"c={classifier}", f"lm={lm}", f"t={translator}"], runtime="onnx")
+out = {}
+with TestClient(create_app(settings)) as c:
+    while c.get("/health/ready").status_code != 200:
+        time.sleep(0.05)
+    out["models"] = c.get("/v1/models").json()["models"]
+    out["predict"] = c.post("/v1/models/c/predict", json={"texts": ["a good film", "bad"]}).json()
+    out["generate"] = c.post("/v1/models/lm/generate", json={"prime": "the ", "length": 12, "top_k": 1}).json()
+    out["translate"] = c.post("/v1/models/t/translate", json={"text": "a good film", "beam": 3, "n_best": 2}).json()
+out["imported"] = sorted({m.split(".")[0] for m in sys.modules} & {"torch", "lightning", "pytorch_lightning"})
+print(json.dumps(out))
+"""
+
+
+def test_serve_with_the_onnx_runtime_answers_as_torch_without_importing_it(exported):
+    classifier, _ = exported("classify-gru-bidirectional-pooling")
+    lm, _ = exported("lm-gru-layers")
+    translator, _ = exported("translate-gru-default")
+    proc = subprocess.run([sys.executable, "-c", ONNX_SERVER, str(classifier.directory), str(lm.directory),
+                           str(translator.directory)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["imported"] == []
+    assert {m["name"]: m["runtime"] for m in out["models"]} == {"c": "onnx", "lm": "onnx", "t": "onnx"}
+    assert [p["label"] for p in out["predict"]] == [p["label"] for p in classifier.predict(["a good film", "bad"])]
+    assert "the " + out["generate"]["text"] == lm.generate("the ", 12, top_k=1)
+    expected = translator.translate_nbest(["a good film"], beam=3, n=2)[0]
+    assert [h["translation"] for h in out["translate"]["n_best"]] == [h["translation"] for h in expected]
+
+
+def test_serve_with_the_onnx_runtime_refuses_a_bundle_with_no_export(exported, tmp_path):
+    from seqlab.serve import ServeSettings, serve
+
+    bundle, _ = exported("classify-cnn-default")
+    bare = shutil.copytree(bundle.directory, tmp_path / "bare", ignore=shutil.ignore_patterns("onnx*"))
+    with pytest.raises(SeqlabError, match="seqlab export"):
+        serve(ServeSettings(models=[str(bare)], runtime="onnx"))

@@ -171,20 +171,37 @@ def evaluation_split(bundle: Bundle, data: str | None, split: str, **data_settin
 
 def test(
     directory: str | Path, *, data: str | None = None, split: str = "test", out_dir: str | Path | None = None,
-    classifier: str | Path | None = None, **data_settings
+    classifier: str | Path | None = None, runtime: str = "torch", **data_settings
 ) -> dict[str, Any]:
     """Metrics of a trained bundle on a split of `data` (default: the data it was trained on).
     A conditional generator is also sampled (100 texts per condition at temperature 0.8):
     novelty against the training texts and, given a `classifier` bundle trained on the same
-    split, conditioning accuracy."""
-    bundle = load_bundle(directory)
+    split, conditioning accuracy. `runtime="onnx"` computes the model's outputs with its
+    export (seqlab export) in onnxruntime; the data are still read and scored by the
+    bundle's task, so torch is imported (unlike predict, generate and translate)."""
+    if runtime not in ("torch", "onnx"):
+        raise SeqlabError(f"runtime must be torch or onnx (got {runtime!r})")
+    exported = None
+    if runtime == "onnx":
+        from seqlab import onnx
+
+        exported = onnx.load(directory)  # first: a missing or stale export is the error to see
+        if classifier:
+            raise SeqlabError("--classifier samples with the torch model: leave out --runtime onnx")
+    # the export's copy of the bundle's JSON files gives the task that reads and scores the data
+    bundle = load_bundle(exported.directory, weights=False) if exported is not None else load_bundle(directory)
     if out_dir is not None:
         from seqlab.runfolder import check_out
 
         check_out(Path(out_dir), overwrite=True, flag="--plots")  # a folder we can write into
     examples = evaluation_split(bundle, data, split, **data_settings)
-    metrics = bundle.evaluate(examples, Path(out_dir) if out_dir else None)
-    if bundle.supports("sample"):
+    plots = Path(out_dir) if out_dir else None
+    if exported is not None:
+        metrics = exported.evaluate(examples, bundle.task, plots)
+        metrics["runtime"] = exported.describe()["runtime"]
+    else:
+        metrics = bundle.evaluate(examples, plots)
+    if bundle.supports("sample") and exported is None:
         from seqlab.tasks.generate import generation_metrics
 
         train = {ex["text"] for ex in evaluation_split(bundle, data, "train", **data_settings)}

@@ -156,6 +156,11 @@ class Bundle:
             warn = lambda msg: warnings.warn(msg, stacklevel=3)  # noqa: E731
         return self.task.translate(self.model, check_texts(texts), beam, warn=warn)
 
+    def translate_nbest(self, texts: list[str] | str, beam: int | None, n: int, warn=None) -> list[list[dict]]:
+        """The `n` best translations of each text, best first, with their scores (translate)."""
+        self.require("translate", "train one with --task translate")
+        return self.task.translate_nbest(self.model, check_texts(texts), beam=beam, n=n, warn=warn)
+
     def attention_heatmap(self, text: str, path: str | Path, beam: int | None = None) -> Path:
         """Write a PNG of the attention weights while translating `text`."""
         self.require("translate", "it has no attention to plot")
@@ -185,8 +190,10 @@ def check_texts(texts) -> list[str]:
     return texts
 
 
-def load_bundle(directory: str | Path) -> Bundle:
-    """Load a bundle folder; every problem is a one-line SeqlabError."""
+def load_bundle(directory: str | Path, *, weights: bool = True) -> Bundle:
+    """Load a bundle folder; every problem is a one-line SeqlabError. `weights=False` reads
+    only the settings and vocabularies (the task that reads and scores data; model None): an
+    ONNX export folder holds those JSON files and no torch weights."""
     from seqlab.families import family_of
     from seqlab.tasks import make_task
 
@@ -218,7 +225,9 @@ def load_bundle(directory: str | Path) -> Bundle:
     task = make_task(cfg)
     task.load_vocab(directory, state)
     family = family_of(cfg.model.family)
-    if family.neural:
+    if not weights:
+        model = None
+    elif family.neural:
         model = _load_weights(task, directory / "model.safetensors")
     else:
         model = family.implementation.load(directory)

@@ -121,6 +121,9 @@ def _add_training_verbs(verb, verb_hint: str | None) -> None:
     p.add_argument("--encoding", help="file encoding, e.g. latin-1")
     p.add_argument("--plots", help="folder to write the confusion matrix PNG into")
     p.add_argument("--classifier", help="generate: a classifier bundle that judges which condition samples fit")
+    p.add_argument("--runtime", choices=("torch", "onnx"), default="torch",
+                   help="onnx: the model's outputs come from its export (seqlab export) run by onnxruntime; "
+                        "the metrics are the same, to compare an export (int8 too) with the bundle")
 
     p = verb("compare", "train several families on the same split and compare them",
              "seqlab compare --data imdb --families linear,bow,cnn,lstm,gru --out runs/compare")
@@ -289,7 +292,7 @@ def cmd_test(args) -> None:
     extra = {f"data.{k}": getattr(args, k) for k in ("data_dir", "text_column", "label_column", "encoding")
              if getattr(args, k)}
     result = test(args.model, data=args.data, split=args.split, out_dir=args.plots, classifier=args.classifier,
-                  **extra)
+                  runtime=args.runtime, **extra)
     m = result["metrics"]
     # the task's headline figures, then its per-label table when it has one (classify, tag)
     shown = [k for k in result["headline"] if isinstance(m.get(k), float)]

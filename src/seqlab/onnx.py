@@ -191,6 +191,15 @@ class LMRunner(_Runner):
         outputs = session.run(None, {i.name: inputs[i.name] for i in session.get_inputs()})
         return outputs[0].astype(np.float32), outputs[1:]  # scores (1, T, V), state
 
+    def scores(self, ids: np.ndarray, state: list[np.ndarray] | None = None):
+        """ids (B, t) -> scores (B, t, V) and the state after them (`seqlab test`: windows of a
+        stream read row by row, the state carried from one window to the next)."""
+        inputs = {"ids": ids.astype(np.int64), "lengths": np.full(len(ids), ids.shape[1], dtype=np.int64)}
+        inputs |= {f"state{i}": s for i, s in enumerate(state or [])}
+        session = self.sessions["prime" if state is None else "step"]
+        outputs = session.run(None, {i.name: inputs[i.name] for i in session.get_inputs()})
+        return outputs[0].astype(np.float32), outputs[1:]
+
     def _next_scores(self, scores: np.ndarray) -> np.ndarray:
         last = scores[0, -1].copy()
         last[self.banned] = -np.inf
@@ -372,27 +381,50 @@ class TranslateRunner(_Runner):
             memory = {k: v[index] for k, v in memory.items()}
             state = [s[:, index] for s in state]
             scores, state = self._step(np.array(next_tokens), memory, state)
-        return [max(f, key=lambda h: h[0])[1] if f else [] for f in finished]  # the first best, as a stable sort
+        # best first; a stable sort keeps the first found of equal scores, as the torch path does
+        return [sorted(f, key=lambda h: -h[0]) for f in finished]
 
-    def translate(self, texts: list[str], beam: int | None = None, batch_size: int = 128) -> list[str]:
-        beam = self.settings["model"]["beam"] if beam is None else beam
+    def teacher_forced(self, src: np.ndarray, src_lengths: np.ndarray, tgt: np.ndarray,
+                       tgt_lengths: np.ndarray) -> np.ndarray:
+        """Scores (B, T, V) of every target step given the reference prefix (`seqlab test`)."""
+        out = self.run_all("encoder", src=src.astype(np.int64), src_lengths=src_lengths.astype(np.int64))
+        n = len(self.memory_names)
+        inputs = {"tgt": tgt.astype(np.int64), "tgt_lengths": tgt_lengths.astype(np.int64),
+                  **dict(zip(self.memory_names, out[:n])), **{f"state{i}": s for i, s in enumerate(out[n:])}}
+        return self.run_all("step", **inputs)[0].astype(np.float32)
+
+    def _search(self, texts: list[str], beam: int, batch_size: int, greedy: bool = True):
+        """Per text, the finished hypotheses [(score, ids)], best first (beam 1 with `greedy`:
+        the greedy decoding, unscored)."""
         if beam < 1:
             raise SeqlabError(f"--beam must be at least 1 (got {beam}); 1 is greedy decoding")
         sources = self.encode_sources(texts)
-        out: list[list[int]] = [[] for _ in sources]
+        out: list[list[tuple[float, list[int]]]] = [[] for _ in sources]
         order = sorted(range(len(sources)), key=lambda i: len(sources[i]))
         per_batch = batch_size if beam == 1 else max(1, batch_size // beam)
         for start in range(0, len(order), per_batch):
             rows = order[start : start + per_batch]
             memory, state = self._encode([sources[i] for i in rows])
             limits = [self.max_output(len(sources[i])) for i in rows]
-            if beam == 1:
-                decoded = self._greedy(memory, state, limits)
+            if beam == 1 and greedy:
+                decoded = [[(0.0, ids)] for ids in self._greedy(memory, state, limits)]
             else:
                 decoded = self._beam(memory, state, limits, beam, self.settings["model"]["length_penalty"])
-            for i, ids in zip(rows, decoded):
-                out[i] = ids
-        return [self.target_tokenizer.decode(seq) for seq in out]
+            for i, found in zip(rows, decoded):
+                out[i] = found
+        return out
+
+    def translate(self, texts: list[str], beam: int | None = None, batch_size: int = 128) -> list[str]:
+        beam = self.settings["model"]["beam"] if beam is None else beam
+        return [self.target_tokenizer.decode(found[0][1] if found else [])
+                for found in self._search(texts, beam, batch_size)]
+
+    def translate_nbest(self, texts: list[str], beam: int | None, n: int, batch_size: int = 128) -> list[list[dict]]:
+        """The `n` best translations per text with their length-normalized log-probabilities
+        (the beam at least `n` wide), as tasks/translate.py's translate_nbest."""
+        beam = max(self.settings["model"]["beam"] if beam is None else beam, n)
+        return [[{"translation": self.target_tokenizer.decode(ids), "score": round(float(score), 6)}
+                 for score, ids in found[:n]] for found in self._search(texts, beam, batch_size, greedy=False)]
 
     def predict(self, texts: list[str]) -> list[dict[str, Any]]:
         return [{"translation": t} for t in self.translate(texts)]
@@ -415,6 +447,10 @@ class GenerateRunner(_Runner):
 
     def _start(self, conditions: np.ndarray) -> list[np.ndarray]:
         return self.sessions["start"].run(None, {"conditions": conditions.astype(np.int64)})
+
+    def teacher_forced(self, ids: np.ndarray, conditions: np.ndarray) -> np.ndarray:
+        """Scores (B, T, V) of every step given the text so far (`seqlab test`)."""
+        return self._step(ids, conditions, self._start(conditions))[0]
 
     def _step(self, ids: np.ndarray, conditions: np.ndarray, state: list[np.ndarray]):
         inputs = {"ids": ids.astype(np.int64), "lengths": np.full(len(ids), ids.shape[1], dtype=np.int64),
@@ -584,6 +620,16 @@ class OnnxBundle:
         """Translations of `texts`: beam search of width `beam` (default: the model's; 1 is greedy)."""
         self.require("translate", "train one with --task translate")
         return self.runner.translate(check_texts(texts), beam)
+
+    def translate_nbest(self, texts: list[str] | str, beam: int | None, n: int, warn=None) -> list[list[dict[str, Any]]]:
+        """The `n` best of a width-`beam` search per text, best first, as Bundle's."""
+        self.require("translate", "train one with --task translate")
+        return self.runner.translate_nbest(check_texts(texts), beam, n)
+
+    def evaluate(self, examples: list, task, out_dir=None) -> dict[str, Any]:
+        """`seqlab test --runtime onnx`: `task` (the bundle's, which reads the split) scores
+        this export's outputs with its own metrics."""
+        return task.evaluate_exported(self.runner, examples, out_dir)
 
     def attention_heatmap(self, text: str, path, beam: int | None = None):
         raise SeqlabError("--attention-png needs the torch runtime (leave out --runtime onnx)")

@@ -18,7 +18,7 @@ import os
 import sys
 
 from seqlab.errors import SeqlabError
-from seqlab.serve.settings import ENV_SETTINGS, Limits, ServeSettings
+from seqlab.serve.settings import ENV_SETTINGS, RUNTIMES, Limits, ServeSettings
 
 EXAMPLE = ("seqlab serve runs/imdb-gru runs/shakespeare --port 8000\n"
            "         curl -s localhost:8000/v1/models/imdb-gru/predict -d '{\"text\": \"a moving film\"}'")
@@ -58,6 +58,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"tokens one generation may write (default {lim.max_generate_tokens})")
     p.add_argument("--token", default=os.environ.get("SEQLAB_TOKEN"),
                    help="require 'Authorization: Bearer TOKEN' on every endpoint but health (default $SEQLAB_TOKEN)")
+    p.add_argument("--runtime", choices=RUNTIMES, default=d.runtime,
+                   help="onnx: serve each bundle's export (seqlab export DIR --format onnx) with onnxruntime, "
+                        "without torch")
 
 
 def settings_from_args(args: argparse.Namespace) -> ServeSettings:
@@ -66,7 +69,7 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
     return ServeSettings(models=list(args.models), host=args.host, port=args.port, workers=args.workers,
                          max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms, max_queue=args.max_queue,
                          timeout=args.timeout, max_body_kb=args.max_body_kb, token=args.token or None,
-                         limits=limits)
+                         limits=limits, runtime=args.runtime)
 
 
 def serve(settings: ServeSettings, log_level: str = "info") -> None:
@@ -75,8 +78,7 @@ def serve(settings: ServeSettings, log_level: str = "info") -> None:
     require_extra()
     settings.check()
     for folder in settings.named_models().values():
-        if not (folder / "config.json").is_file():
-            raise SeqlabError(f"{folder}: not a seqlab bundle (no config.json)")
+        settings.check_folder(folder)
     if not settings.loopback() and not settings.token:
         print(f"seqlab: warning: serving on {settings.host} without --token: anyone who can reach this "
               "address can use the models", file=sys.stderr, flush=True)

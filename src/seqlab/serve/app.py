@@ -64,12 +64,11 @@ class Server:
         return {m.name: sum(b.depth for b in m.batchers.values()) for m in self.models.values()}
 
     def load_all(self) -> None:
-        """Load every bundle exactly as seqlab.load does (in a thread, after the socket is up)."""
-        import seqlab
-
+        """Load every bundle exactly as seqlab.load (or, --runtime onnx, seqlab.onnx.load) does,
+        in a thread, after the socket is up."""
         try:
             for model in self.models.values():
-                model.bundle = seqlab.load(model.folder)
+                model.bundle = self.settings.load(model.folder)
                 model.description = model.bundle.describe()
         except SeqlabError as exc:
             self.load_error = str(exc)
@@ -261,7 +260,7 @@ def _routes(app: FastAPI, server: Server) -> None:
             outputs = await server.batched(model, ("translate", beam), run, texts)
             items = [{"source": s, "translation": t} for s, t in zip(texts, outputs)]
         else:
-            run = partial(bundle.task.translate_nbest, bundle.model, beam=beam, n=n, warn=log.warning)
+            run = partial(bundle.translate_nbest, beam=beam, n=n, warn=log.warning)
             outputs = await server.batched(model, ("translate", beam, n), run, texts)
             items = [{"source": s, "translation": h[0]["translation"], "n_best": h} for s, h in zip(texts, outputs)]
         return JSONResponse(items[0] if single else items)

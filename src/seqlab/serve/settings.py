@@ -11,6 +11,7 @@ from seqlab.errors import SeqlabError
 
 # the environment variable that hands the settings to each uvicorn worker process (--workers)
 ENV_SETTINGS = "SEQLAB_SERVE_SETTINGS"
+RUNTIMES = ("torch", "onnx")
 
 
 @dataclass
@@ -37,6 +38,7 @@ class ServeSettings:
     max_body_kb: int = 1024
     token: str | None = None
     limits: Limits = field(default_factory=Limits)
+    runtime: str = "torch"  # "onnx": run each bundle's export (seqlab export) with onnxruntime, no torch
 
     def check(self) -> ServeSettings:
         if not self.models:
@@ -46,6 +48,8 @@ class ServeSettings:
                                  ("--max-body-kb", self.max_body_kb, 1)):
             if value < low:
                 raise SeqlabError(f"{name} must be at least {low} (got {value})")
+        if self.runtime not in RUNTIMES:
+            raise SeqlabError(f"--runtime must be one of {', '.join(RUNTIMES)} (got {self.runtime!r})")
         if self.max_wait_ms < 0:
             raise SeqlabError(f"--max-wait-ms must be 0 or more (got {self.max_wait_ms})")
         if self.timeout <= 0:
@@ -66,6 +70,25 @@ class ServeSettings:
                 raise SeqlabError(f"two models are named {name!r}: name them apart with NAME=FOLDER")
             out[name] = Path(folder)
         return out
+
+    def load(self, folder: Path):
+        """One bundle, run by torch (seqlab.load) or by onnxruntime (seqlab.onnx.load)."""
+        if self.runtime == "onnx":
+            from seqlab.onnx import load
+
+            return load(folder)
+        from seqlab import load
+
+        return load(folder)
+
+    def check_folder(self, folder: Path) -> None:
+        """A one-line error before the server starts when `folder` holds nothing to serve."""
+        if self.runtime == "onnx":
+            from seqlab.onnx import find_export
+
+            find_export(folder)
+        elif not (folder / "config.json").is_file():
+            raise SeqlabError(f"{folder}: not a seqlab bundle (no config.json)")
 
     def loopback(self) -> bool:
         if self.host == "localhost":

@@ -215,6 +215,11 @@ class Task:
         """Full metrics on a split (and plots into out_dir when given)."""
         raise NotImplementedError
 
+    def evaluate_exported(self, runner: Any, examples: list, out_dir: Path | None = None) -> dict[str, Any]:
+        """The same metrics as `evaluate`, with the model's outputs computed by an exported
+        graph (`runner`: the task's seqlab.onnx runner) instead of the torch model."""
+        raise SeqlabError(f"seqlab test --runtime onnx cannot test a {self.name} model; leave out --runtime onnx")
+
     # -- persistence ---------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
         """JSON-able fitted state stored in config.json (labels, ...)."""

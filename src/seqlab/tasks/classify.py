@@ -172,6 +172,10 @@ class ClassifyTask(Task):
         probs = self.predict_proba(model, [ex["text"] for ex in examples])
         return classification_metrics(self.labels, [ex["label"] for ex in examples], probs, out_dir)
 
+    def evaluate_exported(self, runner, examples: list[dict], out_dir: Path | None = None) -> dict[str, Any]:
+        probs = runner.predict_proba([ex["text"] for ex in examples])
+        return classification_metrics(self.labels, [ex["label"] for ex in examples], probs, out_dir)
+
     # -- persistence ---------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
         return {"labels": self.labels}

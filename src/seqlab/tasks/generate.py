@@ -183,6 +183,12 @@ class GenerateTask(Task):
         nats, _ = summed_nll((model(b["ids"], b["lengths"], b["conditions"])[0], b["targets"]) for b in batches)
         return {**nll_metrics(nats, per="char"), "examples": len(examples)}
 
+    def evaluate_exported(self, runner, examples: list[dict], out_dir: Path | None = None) -> dict[str, Any]:
+        batches = self.loader(self.encode(examples), shuffle=False, batch_size=256, shard=False)
+        nats, _ = summed_nll((torch.from_numpy(runner.teacher_forced(b["ids"].numpy(), b["conditions"].numpy())),
+                              b["targets"]) for b in batches)
+        return {**nll_metrics(nats, per="char"), "examples": len(examples)}
+
     # -- inference -----------------------------------------------------------------------
     def sample(
         self, model: nn.Module, condition: str, n: int = 10, temperature: float = 1.0,

@@ -197,6 +197,19 @@ class LMTask(Task):
         nats, tokens = summed_nll(scored())
         return self.loss_metrics(nats, tokens)
 
+    def evaluate_exported(self, runner, examples, out_dir: Path | None = None) -> dict[str, Any]:
+        windows = self.windows(self.encode(examples), train=False, shard=False)
+
+        def scored():
+            state = None
+            for k in range(len(windows)):
+                batch = windows[k]
+                logits, state = runner.scores(batch["ids"].numpy(), state)
+                yield torch.from_numpy(logits), batch["targets"]
+
+        nats, tokens = summed_nll(scored())
+        return self.loss_metrics(nats, tokens)
+
     def loss_metrics(self, nats: float, tokens: int) -> dict[str, Any]:
         out: dict[str, Any] = {**nll_metrics(nats), "tokens": tokens}
         if self.char_level:

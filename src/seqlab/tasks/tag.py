@@ -311,8 +311,12 @@ class TagTask(Task):
             best = self._scores(model, batch).argmax(dim=-1)  # (B, T)
             for row, n, i in zip(best.tolist(), batch["lengths"].tolist(), batch["index"].tolist()):
                 tags[i] = row[:n]
-        unseen = [[w == UNK_ID for w in it["ids"]] for it in items]
-        return tags, unseen
+        return tags, self.unseen_words(items)
+
+    @staticmethod
+    def unseen_words(items: list[dict]) -> list[list[bool]]:
+        """Per encoded sentence, which words are outside the vocabulary (read as <unk>)."""
+        return [[w == UNK_ID for w in it["ids"]] for it in items]
 
     def predict(self, model: nn.Module, texts: list[str]) -> list[dict[str, Any]]:
         sentences = [text.split() for text in texts]
@@ -326,6 +330,15 @@ class TagTask(Task):
 
     def evaluate(self, model: nn.Module, examples: list[dict], out_dir: Path | None = None) -> dict[str, Any]:
         pred, unseen = self.predict_ids(model, [ex["tokens"] for ex in examples])
+        return self._metrics(examples, pred, unseen, out_dir)
+
+    def evaluate_exported(self, runner, examples: list[dict], out_dir: Path | None = None) -> dict[str, Any]:
+        sentences = [ex["tokens"] for ex in examples]
+        unseen = self.unseen_words(self.encode([{"tokens": s} for s in sentences], truncate=False))
+        return self._metrics(examples, runner.tag_ids(sentences), unseen, out_dir)
+
+    def _metrics(self, examples: list[dict], pred: list[list[int]], unseen: list[list[bool]],
+                 out_dir: Path | None) -> dict[str, Any]:
         gold = [ex["tags"] for ex in examples]
         for ex, g, p in zip(examples, gold, pred):
             if len(g) != len(p):

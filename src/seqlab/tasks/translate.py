@@ -308,19 +308,35 @@ class TranslateTask(Task):
     def evaluate(self, model: nn.Module, examples: list[dict], out_dir: Path | None = None,
                  beam: int | None = None) -> dict[str, Any]:
         """Cross-entropy / perplexity (teacher forced) and BLEU / chrF of the decoded split."""
-        import sacrebleu
-
         model.eval()
         batches = self.loader(self.encode(examples), shuffle=False, batch_size=128, shard=False)
         nats, _ = summed_nll((model(b["ids"], b["lengths"], b["target_in"], b["target_lengths"]), b["targets"])
                              for b in batches)
         beam = self.cfg.model.beam if beam is None else beam
-        hyps = self.translate(model, [ex["source"] for ex in examples], beam)
+        metrics = self._metrics(examples, nats, self.translate(model, [ex["source"] for ex in examples], beam), beam)
+        if out_dir is not None and self.cfg.model.attention != "none" and examples:
+            self.attention_heatmap(model, examples[0]["source"], Path(out_dir) / "attention.png")
+        return metrics
+
+    def evaluate_exported(self, runner, examples: list[dict], out_dir: Path | None = None,
+                          beam: int | None = None) -> dict[str, Any]:
+        batches = self.loader(self.encode(examples), shuffle=False, batch_size=128, shard=False)
+        nats, _ = summed_nll((torch.from_numpy(runner.teacher_forced(b["ids"].numpy(), b["lengths"].numpy(),
+                                                                     b["target_in"].numpy(),
+                                                                     b["target_lengths"].numpy())), b["targets"])
+                             for b in batches)
+        beam = self.cfg.model.beam if beam is None else beam
+        return self._metrics(examples, nats, runner.translate([ex["source"] for ex in examples], beam), beam)
+
+    @staticmethod
+    def _metrics(examples: list[dict], nats: float, hyps: list[str], beam: int) -> dict[str, Any]:
+        import sacrebleu
+
         refs = [ex["target"] for ex in examples]
         bleu = sacrebleu.metrics.BLEU()
         chrf = sacrebleu.metrics.CHRF()
         bleu_score, chrf_score = bleu.corpus_score(hyps, [refs]), chrf.corpus_score(hyps, [refs])
-        metrics = {
+        return {
             "bleu": bleu_score.score, "chrf": chrf_score.score,
             "bleu_signature": str(bleu.get_signature()), "chrf_signature": str(chrf.get_signature()),
             **nll_metrics(nats), "beam": beam,
@@ -328,9 +344,6 @@ class TranslateTask(Task):
             "samples": [{"source": ex["source"], "reference": ex["target"], "translation": h}
                         for ex, h in list(zip(examples, hyps))[:5]],
         }
-        if out_dir is not None and self.cfg.model.attention != "none" and examples:
-            self.attention_heatmap(model, examples[0]["source"], Path(out_dir) / "attention.png")
-        return metrics
 
     @torch.no_grad()
     def attention_weights(self, model: nn.Module, text: str, beam: int | None = None):
