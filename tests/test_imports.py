@@ -68,6 +68,10 @@ def test_low_layers_import_nothing_above_them():
     graph = _graph()
     assert graph["seqlab.files"] <= {"seqlab.errors"}
     assert graph["seqlab.vocab"] == set()
+    assert graph["seqlab.graphs"] <= {"seqlab.errors"}
+    # the torch-free runtime finds its runner in the export's manifest, never through a task
+    assert not any(m.startswith(("seqlab.tasks", "seqlab.families", "seqlab.training",
+                                 "seqlab.export", "seqlab.graphs")) for m in graph["seqlab.onnx"])
     for name, imports in graph.items():
         if name.startswith("seqlab.families"):
             assert not any(m.startswith(("seqlab.data", "seqlab.tasks", "seqlab.training")) for m in imports), name

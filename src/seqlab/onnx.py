@@ -10,7 +10,7 @@ model settings from the family table, which imports torch). A deployment needs
 
 Encoding mirrors the task's torch path exactly (tasks/classify.py, tasks/tag.py): the same
 tokenizer file, --max-length cut, right padding with lengths of at least 1, and for the
-tagger the same spelling of each word. One runner per task in `RUNTIMES`.
+tagger the same spelling of each word. One runner per graph layout in `RUNNERS`.
 """
 
 from __future__ import annotations
@@ -557,9 +557,10 @@ def _log_softmax(x: np.ndarray) -> np.ndarray:
     return x - peak - np.log(np.exp(x - peak).sum(axis=-1, keepdims=True))
 
 
-# task name -> its runner (seqlab.export.GRAPHS holds the matching graph builders)
-RUNTIMES: dict[str, type[_Runner]] = {"classify": ClassifyRunner, "tag": TagRunner, "lm": LMRunner,
-                                    "translate": TranslateRunner, "generate": GenerateRunner}
+# Task.runtime_layout (the export manifest's "runner") -> the runner of those graphs
+RUNNERS: dict[str, type[_Runner]] = {"classifier": ClassifyRunner, "tagger": TagRunner,
+                                     "language-model": LMRunner, "encoder-decoder": TranslateRunner,
+                                     "conditional-decoder": GenerateRunner}
 
 
 class OnnxBundle:
@@ -647,8 +648,7 @@ class OnnxBundle:
         metrics = self.metrics
         split = "test" if "test" in metrics else "validation"
         figures = metrics.get(split, {})
-        headline = ("accuracy", "macro_f1", "upos_accuracy", "xpos_accuracy", "unseen_accuracy", "chunk_f1",
-                    "nats_per_char", "bits_per_char", "nats_per_token", "perplexity")
+        headline = self.manifest.get("headline_metrics", [])  # the task's, recorded by seqlab export
         return {
             "task": self.meta["task"],
             "family": self.family,
@@ -701,7 +701,10 @@ def load(directory: str | Path, threads: int | None = None) -> OnnxBundle:
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise SeqlabError(f"{folder}: not valid JSON ({exc}); rerun seqlab export") from None
     _check_fresh(folder, manifest)
-    task = meta.get("task")
-    if task not in RUNTIMES:
-        raise SeqlabError(f"--runtime onnx cannot run a {task} model yet; it runs: {', '.join(RUNTIMES)}")
-    return OnnxBundle(folder, meta, manifest, RUNTIMES[task](folder, meta, manifest, threads))
+    if manifest.get("format_version", 0) < 2:
+        raise SeqlabError(f"{folder}: exported by an older seqlab; export again: seqlab export DIR --format onnx")
+    runner = manifest.get("runner")
+    if runner not in RUNNERS:
+        raise SeqlabError(f"{folder}: --runtime onnx has no runner {runner!r} (a newer seqlab's export?); "
+                          f"it runs: {', '.join(RUNNERS)}")
+    return OnnxBundle(folder, meta, manifest, RUNNERS[runner](folder, meta, manifest, threads))

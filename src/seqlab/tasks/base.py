@@ -81,6 +81,9 @@ class Task:
     # "ids"; translate: "target_in"): a later token there never changes an earlier step's
     # outputs (StepOutput.outputs, (B, T, ...)). None: the task sees its input whole.
     causal_input: str | None = None
+    # ONNX: which runner of seqlab.onnx runs the graphs `export_graphs` builds (recorded in the
+    # export's manifest, so the torch-free runtime never imports the task); None: not exportable
+    runtime_layout: str | None = None
 
     # reading data: what to say when none is given, which field validation is stratified by
     no_data_hint = "pass --data with a dataset name or a file/folder path"
@@ -214,6 +217,10 @@ class Task:
     def evaluate(self, model: nn.Module, examples: list, out_dir: Path | None = None) -> dict[str, Any]:
         """Full metrics on a split (and plots into out_dir when given)."""
         raise NotImplementedError
+
+    def export_graphs(self, model: nn.Module) -> list:
+        """The ONNX graphs (seqlab.graphs.Graph) of `model`, run by the `runtime_layout` runner."""
+        raise SeqlabError(f"ONNX export of a {self.name} model is not written yet")
 
     def evaluate_exported(self, runner: Any, examples: list, out_dir: Path | None = None) -> dict[str, Any]:
         """The same metrics as `evaluate`, with the model's outputs computed by an exported

@@ -19,6 +19,7 @@ from seqlab.config import RunConfig
 from seqlab.data.batching import pad_sequences
 from seqlab.errors import SeqlabError
 from seqlab.families import build_encoder
+from seqlab.graphs import Graph, example_ids
 from seqlab.tasks.base import StepOutput, Task, drop_words, label_report, word_dropout_table
 
 
@@ -33,6 +34,7 @@ class SequenceClassifier(nn.Module):
 
 
 class ClassifyTask(Task):
+    runtime_layout = "classifier"  # which seqlab.onnx runner runs its exported graphs
     name = "classify"
     verbs = frozenset({"predict", "probe"})
     accepts_estimators = True
@@ -175,6 +177,11 @@ class ClassifyTask(Task):
     def evaluate_exported(self, runner, examples: list[dict], out_dir: Path | None = None) -> dict[str, Any]:
         probs = runner.predict_proba([ex["text"] for ex in examples])
         return classification_metrics(self.labels, [ex["label"] for ex in examples], probs, out_dir)
+
+    def export_graphs(self, model) -> list[Graph]:
+        ids, lengths = example_ids(self.tokenizer.vocab_size)
+        return [Graph("model", model, {"ids": ids, "lengths": lengths}, ["logits"],
+                      {"ids": {0: "batch", 1: "time"}, "lengths": {0: "batch"}, "logits": {0: "batch"}})]
 
     # -- persistence ---------------------------------------------------------------------
     def state(self) -> dict[str, Any]:

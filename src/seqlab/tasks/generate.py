@@ -34,6 +34,7 @@ from seqlab.data.tokenize import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 from seqlab.errors import SeqlabError
 from seqlab.families import build_encoder, family_names, family_of
 from seqlab.families.rnn import StateBridge
+from seqlab.graphs import Graph, flat_state
 from seqlab.tasks.base import (
     IGNORE,
     StepOutput,
@@ -73,6 +74,7 @@ class ConditionalDecoder(nn.Module):
 
 
 class GenerateTask(Task):
+    runtime_layout = "conditional-decoder"  # which seqlab.onnx runner runs its exported graphs
     name = "generate"
     verbs = frozenset({"predict", "sample"})
     settings = GenerateSettings
@@ -188,6 +190,46 @@ class GenerateTask(Task):
         nats, _ = summed_nll((torch.from_numpy(runner.teacher_forced(b["ids"].numpy(), b["conditions"].numpy())),
                               b["targets"]) for b in batches)
         return {**nll_metrics(nats, per="char"), "examples": len(examples)}
+
+    def export_graphs(self, model) -> list[Graph]:
+        """A conditional generator as two graphs: `start` maps condition ids to the decoder's
+        starting state; `step` reads new ids beside their condition from a state and gives the
+        scores after every step and the state after the last. Sampling and guidance stay in
+        Python (seqlab.onnx)."""
+
+        model = model.eval()
+        conditions = torch.tensor([0, len(self.conditions)])  # a condition and the null one
+        with torch.no_grad():
+            start = flat_state(model.bridge(model.condition(conditions)))
+        names = [f"state{i}" for i in range(len(start))]
+
+        class Start(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.gen = model
+
+            def forward(self, conditions):
+                return tuple(flat_state(self.gen.bridge(self.gen.condition(conditions))))
+
+        class Step(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.gen = model
+
+            def forward(self, ids, lengths, conditions, *state):
+                scores, after = self.gen(ids, lengths, conditions, tuple(state) if len(state) > 1 else state[0])
+                return (scores, *flat_state(after))
+
+        ids = torch.tensor([[BOS_ID, 5, 6], [BOS_ID, 7, 8]])
+        state_axes = {n: {1: "batch"} for n in names}
+        return [
+            Graph("start", Start(), {"conditions": conditions}, names, {"conditions": {0: "batch"}, **state_axes}),
+            Graph("step", Step(), {"ids": ids, "lengths": torch.tensor([3, 3]), "conditions": conditions,
+                                   **dict(zip(names, start))},
+                  ["scores", *[f"{n}_out" for n in names]],
+                  {"ids": {0: "batch", 1: "time"}, "lengths": {0: "batch"}, "conditions": {0: "batch"},
+                   "scores": {0: "batch", 1: "time"}, **state_axes, **{f"{n}_out": {1: "batch"} for n in names}}),
+        ]
 
     # -- inference -----------------------------------------------------------------------
     def sample(

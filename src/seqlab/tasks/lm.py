@@ -38,6 +38,7 @@ from seqlab.data.stream import (
 from seqlab.data.tokenize import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 from seqlab.errors import SeqlabError
 from seqlab.families import build_encoder
+from seqlab.graphs import Graph, example_ids, flat_state
 from seqlab.tasks.base import StepOutput, Task, make_step_fn, nll_metrics, summed_nll
 
 # Rows a split is read in for validation and evaluation. Each row starts with no context, so
@@ -94,6 +95,7 @@ class LanguageModel(nn.Module):
 
 
 class LMTask(Task):
+    runtime_layout = "language-model"  # which seqlab.onnx runner runs its exported graphs
     name = "lm"
     verbs = frozenset({"predict", "generate", "inspect"})
     causal_input = "ids"
@@ -209,6 +211,51 @@ class LMTask(Task):
 
         nats, tokens = summed_nll(scored())
         return self.loss_metrics(nats, tokens)
+
+    def export_graphs(self, model) -> list[Graph]:
+        """A language model as two graphs: `prime` reads a text from no state, `step` reads new
+        ids from a carried state; both give the scores after every step and the state after the
+        last. The state is the recurrent (h) or (h, c) of a stateful encoder, batch on axis 1, or
+        for a stateless causal one the last few ids it must see again (LanguageModel.context),
+        batch on axis 0."""
+
+        model = model.eval()
+        with torch.no_grad():
+            ids, lengths = example_ids(self.tokenizer.vocab_size, batch=2, steps=5)
+            lengths = torch.full_like(lengths, ids.size(1))  # a language model's rows are full windows
+            ids = ids.clamp(min=4)
+            _, state = model(ids, lengths)
+        n_state = len(flat_state(state))
+        names = [f"state{i}" for i in range(n_state)]
+        state_axes = ({1: "batch"} if model.context is None else {0: "batch", 1: "context"})
+        out_names = ["scores", *[f"{n}_out" for n in names]]
+
+        class Prime(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.lm = model
+
+            def forward(self, ids, lengths):
+                scores, after = self.lm(ids, lengths)
+                return (scores, *flat_state(after))
+
+        class Step(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.lm = model
+
+            def forward(self, ids, lengths, *state):
+                scores, after = self.lm(ids, lengths, tuple(state) if n_state > 1 else state[0])
+                return (scores, *flat_state(after))
+
+        dynamic = {"ids": {0: "batch", 1: "time"}, "lengths": {0: "batch"}, "scores": {0: "batch", 1: "time"}}
+        step_ids = ids[:, :3].flip(1).contiguous()
+        step_inputs = {"ids": step_ids, "lengths": torch.full_like(lengths, 3),
+                       **dict(zip(names, flat_state(state)))}
+        step_dynamic = {**dynamic, **{n: state_axes for n in names}, **{f"{n}_out": state_axes for n in names}}
+        return [Graph("prime", Prime(), {"ids": ids, "lengths": lengths}, out_names,
+                      {**dynamic, **{f"{n}_out": state_axes for n in names}}),
+                Graph("step", Step(), step_inputs, out_names, step_dynamic)]
 
     def loss_metrics(self, nats: float, tokens: int) -> dict[str, Any]:
         out: dict[str, Any] = {**nll_metrics(nats), "tokens": tokens}

@@ -35,6 +35,7 @@ from seqlab.data.tokenize import (
 from seqlab.errors import SeqlabError
 from seqlab.families import build_encoder
 from seqlab.families.base import keras_init, make_embedding, masked_max
+from seqlab.graphs import Graph, example_ids
 from seqlab.tasks.base import (
     IGNORE,
     StepOutput,
@@ -153,6 +154,7 @@ def is_bio(labels: list[str]) -> bool:
 
 # -- the task --------------------------------------------------------------------------------
 class TagTask(Task):
+    runtime_layout = "tagger"  # which seqlab.onnx runner runs its exported graphs
     name = "tag"
     verbs = frozenset({"predict"})
     settings = TagSettings
@@ -336,6 +338,20 @@ class TagTask(Task):
         sentences = [ex["tokens"] for ex in examples]
         unseen = self.unseen_words(self.encode([{"tokens": s} for s in sentences], truncate=False))
         return self._metrics(examples, runner.tag_ids(sentences), unseen, out_dir)
+
+    def export_graphs(self, model) -> list[Graph]:
+
+        ids, lengths = example_ids(self.tokenizer.vocab_size)
+        inputs = {"ids": ids, "lengths": lengths}
+        dynamic = {"ids": {0: "batch", 1: "time"}, "lengths": {0: "batch"}, "scores": {0: "batch", 1: "time"}}
+        if model.chars is not None:
+            n_chars = model.chars.embedding.num_embeddings
+            chars = torch.randint(4, max(n_chars, 5), (*ids.shape, 4), generator=torch.Generator().manual_seed(1))
+            chars[:, :, 3] = 0  # words of unequal length
+            chars[ids == 0] = 0  # pad words have no characters
+            inputs["chars"] = chars
+            dynamic["chars"] = {0: "batch", 1: "time", 2: "chars"}
+        return [Graph("model", model, inputs, ["scores"], dynamic)]
 
     def _metrics(self, examples: list[dict], pred: list[list[int]], unseen: list[list[bool]],
                  out_dir: Path | None) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from seqlab.errors import SeqlabError
 from seqlab.families import build_encoder
 from seqlab.families.attention import ATTENTIONS, Attention
 from seqlab.families.rnn import StateBridge, select_rows
+from seqlab.graphs import Graph, example_ids, flat_state
 from seqlab.tasks.base import (
     IGNORE,
     StepOutput,
@@ -118,6 +119,7 @@ def select_state(state: tuple[Any, Memory], index: torch.Tensor) -> tuple[Any, M
 
 
 class TranslateTask(Task):
+    runtime_layout = "encoder-decoder"  # which seqlab.onnx runner runs its exported graphs
     name = "translate"
     verbs = frozenset({"predict", "translate"})
     settings = TranslateSettings
@@ -327,6 +329,60 @@ class TranslateTask(Task):
                              for b in batches)
         beam = self.cfg.model.beam if beam is None else beam
         return self._metrics(examples, nats, runner.translate([ex["source"] for ex in examples], beam), beam)
+
+    def export_graphs(self, model) -> list[Graph]:
+        """An encoder-decoder as two graphs: `encoder` reads source ids and gives the memory the
+        decoder reads (per-step states, attention keys, mask, summary) and the decoder's starting
+        state; `step` reads new target ids, the memory and a decoder state, and gives the scores
+        after every new id and the state after the last. Beam search and greedy decoding stay in
+        Python (seqlab.onnx), picking rows of the memory and state between steps."""
+
+        model = model.eval()
+        src, src_lengths = example_ids(self.tokenizer.vocab_size, batch=2, steps=5)
+        src = torch.where(src_lengths[:, None] > torch.arange(5)[None, :], src.clamp(min=4), src)
+        with torch.no_grad():
+            memory = model.encode(src, src_lengths)
+            start = flat_state(model.bridge(memory.summary))
+        fields = ["states", "mask", "summary"] + (["prepared"] if memory.prepared is not None else [])
+        n_state = len(start)
+        names = [f"state{i}" for i in range(n_state)]
+
+        class Encode(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.s2s = model
+
+            def forward(self, src, src_lengths):
+                mem = self.s2s.encode(src, src_lengths)
+                return (*(getattr(mem, f) for f in fields), *flat_state(self.s2s.bridge(mem.summary)))
+
+        class Step(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.s2s = model
+
+            def forward(self, tgt, tgt_lengths, *rest):
+                values = dict(zip(fields, rest[: len(fields)]))
+                mem = Memory(values["states"], values.get("prepared"), values["mask"], values["summary"])
+                state = rest[len(fields):]
+                scores, after, _ = self.s2s.decode(tgt, tgt_lengths, mem, tuple(state) if n_state > 1 else state[0])
+                return (scores, *flat_state(after))
+
+        source_axes = {"states": {0: "batch", 1: "source"}, "mask": {0: "batch", 1: "source"},
+                       "summary": {0: "batch"}, "prepared": {0: "batch", 1: "source"}}
+        state_axes = {n: {1: "batch"} for n in names}
+        encoder = Graph("encoder", Encode(), {"src": src, "src_lengths": src_lengths}, [*fields, *names],
+                        {"src": {0: "batch", 1: "source"}, "src_lengths": {0: "batch"},
+                         **{f: source_axes[f] for f in fields}, **state_axes})
+        tgt = torch.tensor([[BOS_ID, 5, 6], [BOS_ID, 7, 0]])
+        step_inputs = {"tgt": tgt, "tgt_lengths": torch.tensor([3, 2]),
+                       **{f: getattr(memory, f) for f in fields}, **dict(zip(names, start))}
+        out_names = ["scores", *[f"{n}_out" for n in names]]
+        step = Graph("step", Step(), step_inputs, out_names,
+                     {"tgt": {0: "batch", 1: "time"}, "tgt_lengths": {0: "batch"}, "scores": {0: "batch", 1: "time"},
+                      **{f: source_axes[f] for f in fields}, **state_axes,
+                      **{f"{n}_out": {1: "batch"} for n in names}})
+        return [encoder, step]
 
     @staticmethod
     def _metrics(examples: list[dict], nats: float, hyps: list[str], beam: int) -> dict[str, Any]:
