@@ -129,6 +129,8 @@ def main() -> None:
     parser.add_argument("--latency-texts", type=int, default=200)
     parser.add_argument("--throughput-texts", type=int, default=1000)
     parser.add_argument("--out", default=str(ROOT / "runs" / "infer"))
+    parser.add_argument("--no-scores", action="store_true",
+                        help="measure speed only (the test scores of these bundles are already recorded)")
     args = parser.parse_args()
 
     import torch
@@ -148,8 +150,8 @@ def main() -> None:
                    "onnx_int8": export_bundle(bundle.directory, quantize="int8")}
         test = evaluation_split(bundle, None, "test", **{"data.data_dir": str(SHARED_DATA), "data.limit": args.limit})
         texts = target.inputs(bundle, test)
-        once = scores(target, folders, args.limit)
-        for key in ("onnx", "onnx_int8"):
+        once = {} if args.no_scores else scores(target, folders, args.limit)
+        for key in () if args.no_scores else ("onnx", "onnx_int8"):
             once[f"{key}_{target.score}_change"] = once[f"{key}_{target.score}"] - once[f"torch_{target.score}"]
         if target.task == "classify":
             once["cold_start_torch_s"] = cold_start(bundle.directory, "torch")
@@ -174,7 +176,7 @@ def main() -> None:
                    peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, command=command,
                    note=f"bundle trained on a slice: configs/{target.config} with --limit {args.limit} "
                         f"--epochs {args.epochs}; {n} thread(s) for torch and onnxruntime, tokenization "
-                        f"included; scores on a test slice of {len(test)}; latency over the first "
+                        f"included; {'speed only' if args.no_scores else 'scores'} on a test slice of {len(test)}; latency over the first "
                         f"{args.latency_texts} inputs, throughput over {min(len(texts), args.throughput_texts)}; "
                         f"1-min load average {load:.1f} at the start (other jobs shared the machine)",
                    threads=n)
