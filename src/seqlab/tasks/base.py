@@ -22,7 +22,7 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
 from seqlab.config import RunConfig
-from seqlab.data.batching import BucketBatchSampler, ListDataset
+from seqlab.data.batching import GHOST, BucketBatchSampler, ListDataset
 from seqlab.data.tokenize import SPECIAL_TOKENS, UNK_ID, TextTokenizer
 from seqlab.errors import SeqlabError
 
@@ -84,6 +84,10 @@ class Task:
     # ONNX: which runner of seqlab.onnx runs the graphs `export_graphs` builds (recorded in the
     # export's manifest, so the torch-free runtime never imports the task); None: not exportable
     runtime_layout: str | None = None
+
+    # the batch field holding what the loss is a mean over (IGNORE entries left out): the
+    # count that makes a rank's share of a global batch weigh what it weighs in one process
+    loss_targets = "targets"
 
     # reading data: what to say when none is given, which field validation is stratified by
     no_data_hint = "pass --data with a dataset name or a file/folder path"
@@ -167,8 +171,21 @@ class Task:
         # a private generator: creating the loader's iterator must not consume the global RNG
         # (dropout), or a resumed run would diverge from an uninterrupted one
         return DataLoader(
-            ListDataset(items), batch_sampler=sampler, collate_fn=self.collate, generator=torch.Generator()
+            ListDataset(items), batch_sampler=sampler, collate_fn=self._collate_marked, generator=torch.Generator()
         )
+
+    def _collate_marked(self, items: list[dict]) -> dict[str, Any]:
+        """The task's batch, marked when it is a ghost (a rank's empty share of a global batch)."""
+        batch = self.collate(items)
+        if items[0].get(GHOST):
+            batch[GHOST] = True
+        return batch
+
+    def loss_count(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """How many terms the step's mean loss averages (0 for a ghost batch)."""
+        if batch.get(GHOST):
+            return torch.zeros((), dtype=torch.long, device=batch["lengths"].device)
+        return (batch[self.loss_targets] != IGNORE).sum()
 
     # -- model ---------------------------------------------------------------------------
     def build_model(self) -> nn.Module:

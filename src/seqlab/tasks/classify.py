@@ -53,6 +53,7 @@ class ClassifyTask(Task):
         "bow": {"model.word_dropout": 1.0, "train.ema": 0.999, "train.lr": 0.003, "train.epochs": 20},
     }
     monitor = ("val_accuracy", "max")
+    loss_targets = "labels"
 
     def __init__(self, cfg: RunConfig):
         super().__init__(cfg)

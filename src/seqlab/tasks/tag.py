@@ -166,6 +166,7 @@ class TagTask(Task):
     defaults = {"model.bidirectional": True, "model.char_features": True, "model.word_dropout": 0.25,
                 "train.batch_size": 32, "train.lr": 0.002, "train.lr_decay": 0.95}
     monitor = ("val_accuracy", "max")
+    loss_targets = "tags"
 
     def __init__(self, cfg: RunConfig):
         super().__init__(cfg)
