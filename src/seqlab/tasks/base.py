@@ -161,8 +161,9 @@ class Task:
         self, items: list[dict], *, shuffle: bool, batch_size: int | None = None, shard: bool = True
     ) -> DataLoader:
         """Bucketed batches; `shard=False` keeps every batch in this process (inference)."""
+        lengths = getattr(items, "lengths", None)  # data on disk knows them from its index
         sampler = BucketBatchSampler(
-            [len(it["ids"]) for it in items],
+            [len(it["ids"]) for it in items] if lengths is None else lengths,
             batch_size or self.cfg.train.batch_size,
             shuffle=shuffle,
             seed=self.cfg.train.seed,
@@ -332,7 +333,12 @@ def word_dropout_table(id_lists: Iterable[Sequence[int]], vocab_size: int, alpha
     counts = np.zeros(vocab_size, dtype=np.float64)
     for ids in id_lists:
         np.add.at(counts, np.asarray(ids, dtype=np.int64), 1.0)
-    prob = alpha / (alpha + counts)
+    return word_dropout_from_counts(counts, alpha)
+
+
+def word_dropout_from_counts(counts: np.ndarray, alpha: float) -> torch.Tensor:
+    """word_dropout_table from the token counts themselves (data on disk counts in chunks)."""
+    prob = alpha / (alpha + np.asarray(counts, dtype=np.float64))
     prob[:N_SPECIAL] = 0.0
     return torch.tensor(prob, dtype=torch.float32)
 

@@ -20,7 +20,14 @@ from seqlab.data.batching import pad_sequences
 from seqlab.errors import SeqlabError
 from seqlab.families import build_encoder
 from seqlab.graphs import Graph, example_ids
-from seqlab.tasks.base import StepOutput, Task, drop_words, label_report, word_dropout_table
+from seqlab.tasks.base import (
+    StepOutput,
+    Task,
+    drop_words,
+    label_report,
+    word_dropout_from_counts,
+    word_dropout_table,
+)
 
 
 class SequenceClassifier(nn.Module):
@@ -68,6 +75,50 @@ class ClassifyTask(Task):
             return make_corpus(seed=0)
         return super().read_source()
 
+    def load_splits(self) -> dict[str, Any]:
+        """Examples in memory, or for a data file kept on disk (--on-disk, data/ondisk.py) the
+        same splits as positions into the file, texts left there."""
+        source = self._disk_source(self.cfg.data.source)
+        if source is None:
+            return super().load_splits()
+        from seqlab.data.ondisk import file_splits
+
+        d = self.cfg.data
+        test = self._disk_source(d.test_data, must=True) if d.test_data else None
+        return file_splits(source, validation_fraction=d.validation_fraction, seed=self.cfg.train.seed,
+                           limit=d.limit, test=test)
+
+    def _disk_source(self, path: str | None, *, must: bool = False):
+        """The LabeledFile to read on disk, or None for the in-memory path (`must`: the source
+        is on disk, so its test file is read there too)."""
+        from seqlab.data.formats import guess_format
+        from seqlab.data.ondisk import LabeledFile, use_on_disk
+        from seqlab.families import family_of
+
+        d = self.cfg.data
+        if not family_of(self.cfg.model.family).neural:  # an estimator is fit on whole texts
+            return None
+        if not path or d.source == "demo" or d.on_disk == "no" or not Path(path).is_file():
+            if d.on_disk == "yes" and path:
+                raise SeqlabError(f"--on-disk yes reads one data file (csv, tsv, jsonl or fasttext), not {path}; "
+                                  "give such a file or leave out --on-disk")
+            return None
+        fmt = d.format or guess_format(path)
+        if fmt not in ("csv", "tsv", "jsonl", "fasttext") or not (must or use_on_disk(d.on_disk, Path(path))):
+            if d.on_disk == "yes":
+                raise SeqlabError(f"--on-disk yes reads csv, tsv, jsonl or fasttext files; {path} is {fmt}")
+            return None
+        return LabeledFile(Path(path), fmt, d.text_column, d.label_column, d.encoding)
+
+    def _encoded(self, source):
+        """The file's EncodedCorpus for the fitted tokenizer (built once per run and key)."""
+        from seqlab.data.ondisk import EncodedCorpus
+
+        corpora = self.__dict__.setdefault("_corpora", {})
+        if source not in corpora:
+            corpora[source] = EncodedCorpus.build(source, self.tokenizer, self.cfg.data.max_length)
+        return corpora[source]
+
     def read_named(self, name: str) -> dict[str, list[dict]]:
         from seqlab.data.datasets import load_dataset
 
@@ -80,18 +131,36 @@ class ClassifyTask(Task):
         return read_classification(path, text_column=d.text_column, label_column=d.label_column,
                                    encoding=d.encoding, fmt=d.format)
 
-    def fit_vocab(self, train: list[dict]) -> None:
-        self.tokenizer = self.fit_tokenizer(ex["text"] for ex in train)
+    def fit_vocab(self, train) -> None:
+        from seqlab.data.ondisk import FileSplit, texts_of
+
         self.unk_prob = None
-        if self.cfg.model.word_dropout:
-            texts = self.tokenizer.encode_batch([ex["text"] for ex in train], self.cfg.data.max_length)
-            self.unk_prob = word_dropout_table(texts, self.tokenizer.vocab_size, self.cfg.model.word_dropout)
-        self.labels = sorted({ex["label"] for ex in train})
+        alpha = self.cfg.model.word_dropout
+        if isinstance(train, FileSplit):  # one streamed pass for the tokenizer, counts from the encoded ids
+            keep = train.keep()
+            self.tokenizer = self.fit_tokenizer(texts_of(train.source, keep))
+            if alpha:
+                counts = self._encoded(train.source).token_counts(self.tokenizer.vocab_size, keep)
+                self.unk_prob = word_dropout_from_counts(counts, alpha)
+            self.labels = sorted(train.label_set())
+        else:
+            self.tokenizer = self.fit_tokenizer(ex["text"] for ex in train)
+            if alpha:
+                texts = self.tokenizer.encode_batch([ex["text"] for ex in train], self.cfg.data.max_length)
+                self.unk_prob = word_dropout_table(texts, self.tokenizer.vocab_size, alpha)
+            self.labels = sorted({ex["label"] for ex in train})
         if len(self.labels) < 2:
             raise SeqlabError(f"the training data has only one label ({self.labels}); need at least two")
         warn_near_duplicate_labels(self.labels)
 
-    def encode(self, examples: list[dict]) -> list[dict]:
+    def encode(self, examples) -> list[dict]:
+        from seqlab.data.ondisk import EncodedSplit, FileSplit
+
+        if isinstance(examples, FileSplit):
+            unseen = sorted(examples.label_set() - set(self.labels))
+            if unseen:
+                raise SeqlabError(f"labels {unseen} were not seen in training; known labels: {', '.join(self.labels)}")
+            return EncodedSplit(self._encoded(examples.source), examples.positions, self.labels)
         index = {label: i for i, label in enumerate(self.labels)}
         ids = self.tokenizer.encode_batch([ex["text"] for ex in examples], self.cfg.data.max_length)
         items = []
@@ -150,9 +219,13 @@ class ClassifyTask(Task):
         """(N, n_labels) probabilities, in the order of `texts`."""
         if not isinstance(model, nn.Module):  # the scikit-learn linear baseline
             return model.predict_proba(texts)
+        return self._probs(model, self.encode([{"text": t} for t in texts]), batch_size)
+
+    @torch.no_grad()
+    def _probs(self, model: nn.Module, items, batch_size: int = 256) -> np.ndarray:
+        """(N, n_labels) probabilities of encoded items, in their order."""
         model.eval()
-        items = self.encode([{"text": t} for t in texts])
-        probs = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
+        probs = np.zeros((len(items), len(self.labels)), dtype=np.float32)
         for batch in self.loader(items, shuffle=False, batch_size=batch_size, shard=False):
             p = torch.softmax(model(batch["ids"], batch["lengths"]).float(), dim=-1)
             probs[batch["index"].numpy()] = p.numpy()
@@ -171,7 +244,12 @@ class ClassifyTask(Task):
     def format_prediction(self, text: str, output: dict[str, Any]) -> str:
         return f"{output['label']}\t{output['probabilities'][output['label']]:.3f}\t{text}"
 
-    def evaluate(self, model: nn.Module, examples: list[dict], out_dir: Path | None = None) -> dict[str, Any]:
+    def evaluate(self, model: nn.Module, examples, out_dir: Path | None = None) -> dict[str, Any]:
+        from seqlab.data.ondisk import FileSplit
+
+        if isinstance(examples, FileSplit):  # scored from the encoded ids, texts left on disk
+            items = self.encode(examples)
+            return classification_metrics(self.labels, items.gold(), self._probs(model, items), out_dir)
         probs = self.predict_proba(model, [ex["text"] for ex in examples])
         return classification_metrics(self.labels, [ex["label"] for ex in examples], probs, out_dir)
 
