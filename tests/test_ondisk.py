@@ -61,13 +61,38 @@ def test_auto_rule_and_the_encoded_index(tmp_path, files, monkeypatch):
     assert not ondisk.use_on_disk("auto", train) and ondisk.use_on_disk("yes", train)
     monkeypatch.setattr(ondisk, "AUTO_BYTES", train.stat().st_size - 1)
     assert ondisk.use_on_disk("auto", train) and not ondisk.use_on_disk("no", train)
-    source = ondisk.LabeledFile(train, "csv")
+    source = ondisk.DataFile(train, "table", "csv")
     rows = list(csv.DictReader(open(train, encoding="utf-8")))
     tok = TextTokenizer.fit(r["text"] for r in rows)
-    corpus = ondisk.EncodedCorpus.build(source, tok, 5)
-    assert ondisk.EncodedCorpus.build(source, tok, 5).directory == corpus.directory  # built once, reused
+
+    def encode(examples):
+        return [{"ids": ids} for ids in tok.encode_batch([ex["text"] for ex in examples], 5)]
+
+    corpus = ondisk.EncodedCorpus.build(source, "cut5", encode, target="label", vocab_size=tok.vocab_size)
+    again = ondisk.EncodedCorpus.build(source, "cut5", encode, target="label", vocab_size=tok.vocab_size)
+    assert again.directory == corpus.directory  # built once, reused
     assert len(corpus) == len(rows) and corpus.offsets[-1] == sum(min(len(tok.encode(r["text"])), 5) for r in rows)
     split = ondisk.EncodedSplit(corpus, np.array([7, 3]), ["neg", "pos"])
     assert split[0]["ids"].tolist() == tok.encode(rows[7]["text"])[:5]
     assert split.gold() == [rows[7]["label"], rows[3]["label"]] and split.lengths.tolist() == [
         len(split[0]["ids"]), len(split[1]["ids"])]
+
+
+def test_tagging_on_disk_equals_in_memory(tmp_path, shared_data, monkeypatch):
+    """CoNLL-U kept on disk (words, tags and spelled characters): the same model as in memory."""
+    import gzip
+
+    monkeypatch.setenv("SEQLAB_CACHE_DIR", str(tmp_path / "cache"))
+    text = gzip.open(shared_data / "ud_english_ewt" / "en_ewt-ud-train.conllu.gz", "rt", encoding="utf-8").read()
+    data = tmp_path / "train.conllu"
+    data.write_text("\n\n".join(text.split("\n\n")[:300]) + "\n\n", encoding="utf-8")
+    args = ["train", "--task", "tag", "--data", str(data), "--family", "gru", "--embed-dim", "16",
+            "--hidden-dim", "16", "--char-filters", "8", "--char-dim", "8", "--epochs", "2", "--max-length", "20",
+            "--no-progress"]  # --max-length cuts some sentences: tags and characters are cut alike
+    assert main([*args, "--on-disk", "no", "--out", str(tmp_path / "mem")]) == 0
+    assert main([*args, "--on-disk", "yes", "--out", str(tmp_path / "disk")]) == 0
+    assert len(list((tmp_path / "cache" / "encoded").glob("*/chars.bin"))) == 1
+    assert _curve(tmp_path / "disk") == _curve(tmp_path / "mem")
+    mem, disk = (json.loads((tmp_path / m / "metrics.json").read_text()) for m in ("mem", "disk"))
+    assert disk["validation"] == mem["validation"]
+    assert (tmp_path / "disk" / "model.safetensors").read_bytes() == (tmp_path / "mem" / "model.safetensors").read_bytes()

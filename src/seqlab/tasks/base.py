@@ -8,6 +8,7 @@ inference; Lightning is never imported here.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 from collections.abc import Callable, Iterable, Sequence
@@ -100,8 +101,17 @@ class Task:
     # -- data ----------------------------------------------------------------------------
     def load_splits(self) -> dict[str, list]:
         """{split: examples}: the source's splits, --test-data as test, validation carved from
-        train when the source has none (stratified by `validation_key`), --limit applied."""
+        train when the source has none (stratified by `validation_key`), --limit applied.
+        A data file kept on disk (--on-disk) gives the same splits as positions into the file
+        (data/ondisk.FileSplit), its examples left there."""
         d = self.cfg.data
+        source = self.disk_source(d.source)
+        if source is not None:
+            from seqlab.data.ondisk import file_splits
+
+            test = self.disk_source(d.test_data, must=True) if d.test_data else None
+            return file_splits(source, validation_fraction=d.validation_fraction, seed=self.cfg.train.seed,
+                               limit=d.limit, test=test, stratify=self.validation_key)
         splits = self.read_source()
         if d.test_data:
             splits["test"] = [ex for part in self.read_path(d.test_data).values() for ex in part]
@@ -131,6 +141,54 @@ class Task:
         names = [n for n, spec in DATASETS.items() if self.name in spec.tasks]
         raise SeqlabError(f"{d.source}: no such file or folder, and not a dataset name for --task {self.name} "
                           f"({', '.join(names)})")
+
+    # -- data kept on disk (data/ondisk.py) ------------------------------------------------
+    # what an example's target is there: "label" (one per example) or "tags" (one per token);
+    # None: the task reads its data into memory
+    disk_target: str | None = None
+
+    def disk_reader(self, path: Path) -> str | None:
+        """Which data/ondisk reader reads the file `path` for this task (None: not on disk)."""
+        return None
+
+    def disk_settings(self) -> str:
+        """What `disk_encode` depends on besides the file (part of the encoded corpus's key)."""
+        tokenizer = hashlib.sha256(self.tokenizer.to_json().encode()).hexdigest()
+        return f"{tokenizer}|{self.cfg.data.max_length}"
+
+    def disk_encode(self, examples: list[dict]) -> list[dict]:
+        """Raw examples -> {"ids", ("chars")} each, for the encoded corpus."""
+        return self.encode(examples)
+
+    def disk_source(self, path: str | None, *, must: bool = False):
+        """The data/ondisk.DataFile to keep on disk, or None to read `path` into memory:
+        --on-disk yes, or auto and a file over ondisk.AUTO_BYTES (`must`: the training data
+        is on disk, so its test file is too)."""
+        from seqlab.data.ondisk import DataFile, use_on_disk
+        from seqlab.families import family_of
+
+        d = self.cfg.data
+        reader = None
+        if path and self.disk_target and Path(path).is_file() and family_of(self.cfg.model.family).neural:
+            reader = self.disk_reader(Path(path))
+        if reader is None or d.on_disk == "no" or not (must or use_on_disk(d.on_disk, Path(path))):
+            if d.on_disk == "yes" and path:
+                raise SeqlabError(f"--on-disk yes: cannot keep {path} on disk for --task {self.name} "
+                                  f"--family {self.cfg.model.family}; it takes one data file "
+                                  "(classify: csv, tsv, jsonl, fasttext; tag: conllu, token<TAB>tag) and a "
+                                  "neural family; leave out --on-disk")
+            return None
+        return DataFile(Path(path), reader, d.format, d.text_column, d.label_column, d.tag_column, d.encoding)
+
+    def encoded(self, source):
+        """`source`'s data/ondisk.EncodedCorpus for the fitted vocabulary (built once per key)."""
+        from seqlab.data.ondisk import EncodedCorpus
+
+        corpora = self.__dict__.setdefault("_corpora", {})
+        if source not in corpora:
+            corpora[source] = EncodedCorpus.build(source, self.disk_settings(), self.disk_encode,
+                                                  target=self.disk_target, vocab_size=self.tokenizer.vocab_size)
+        return corpora[source]
 
     def read_named(self, name: str) -> dict[str, Any]:
         from seqlab.data.datasets import load_dataset

@@ -75,49 +75,17 @@ class ClassifyTask(Task):
             return make_corpus(seed=0)
         return super().read_source()
 
-    def load_splits(self) -> dict[str, Any]:
-        """Examples in memory, or for a data file kept on disk (--on-disk, data/ondisk.py) the
-        same splits as positions into the file, texts left there."""
-        source = self._disk_source(self.cfg.data.source)
-        if source is None:
-            return super().load_splits()
-        from seqlab.data.ondisk import file_splits
+    disk_target = "label"
 
-        d = self.cfg.data
-        test = self._disk_source(d.test_data, must=True) if d.test_data else None
-        return file_splits(source, validation_fraction=d.validation_fraction, seed=self.cfg.train.seed,
-                           limit=d.limit, test=test)
-
-    def _disk_source(self, path: str | None, *, must: bool = False):
-        """The LabeledFile to read on disk, or None for the in-memory path (`must`: the source
-        is on disk, so its test file is read there too)."""
+    def disk_reader(self, path: Path) -> str | None:
         from seqlab.data.formats import guess_format
-        from seqlab.data.ondisk import LabeledFile, use_on_disk
-        from seqlab.families import family_of
 
-        d = self.cfg.data
-        if not family_of(self.cfg.model.family).neural:  # an estimator is fit on whole texts
-            return None
-        if not path or d.source == "demo" or d.on_disk == "no" or not Path(path).is_file():
-            if d.on_disk == "yes" and path:
-                raise SeqlabError(f"--on-disk yes reads one data file (csv, tsv, jsonl or fasttext), not {path}; "
-                                  "give such a file or leave out --on-disk")
-            return None
-        fmt = d.format or guess_format(path)
-        if fmt not in ("csv", "tsv", "jsonl", "fasttext") or not (must or use_on_disk(d.on_disk, Path(path))):
-            if d.on_disk == "yes":
-                raise SeqlabError(f"--on-disk yes reads csv, tsv, jsonl or fasttext files; {path} is {fmt}")
-            return None
-        return LabeledFile(Path(path), fmt, d.text_column, d.label_column, d.encoding)
+        fmt = self.cfg.data.format or guess_format(path)
+        return {"csv": "table", "tsv": "table", "jsonl": "table", "fasttext": "fasttext"}.get(fmt)
 
-    def _encoded(self, source):
-        """The file's EncodedCorpus for the fitted tokenizer (built once per run and key)."""
-        from seqlab.data.ondisk import EncodedCorpus
-
-        corpora = self.__dict__.setdefault("_corpora", {})
-        if source not in corpora:
-            corpora[source] = EncodedCorpus.build(source, self.tokenizer, self.cfg.data.max_length)
-        return corpora[source]
+    def disk_encode(self, examples: list[dict]) -> list[dict]:
+        ids = self.tokenizer.encode_batch([ex["text"] for ex in examples], self.cfg.data.max_length)
+        return [{"ids": seq} for seq in ids]
 
     def read_named(self, name: str) -> dict[str, list[dict]]:
         from seqlab.data.datasets import load_dataset
@@ -132,15 +100,15 @@ class ClassifyTask(Task):
                                    encoding=d.encoding, fmt=d.format)
 
     def fit_vocab(self, train) -> None:
-        from seqlab.data.ondisk import FileSplit, texts_of
+        from seqlab.data.ondisk import FileSplit, examples_of
 
         self.unk_prob = None
         alpha = self.cfg.model.word_dropout
         if isinstance(train, FileSplit):  # one streamed pass for the tokenizer, counts from the encoded ids
             keep = train.keep()
-            self.tokenizer = self.fit_tokenizer(texts_of(train.source, keep))
+            self.tokenizer = self.fit_tokenizer(ex["text"] for ex in examples_of(train.source, keep))
             if alpha:
-                counts = self._encoded(train.source).token_counts(self.tokenizer.vocab_size, keep)
+                counts = self.encoded(train.source).token_counts(self.tokenizer.vocab_size, keep)
                 self.unk_prob = word_dropout_from_counts(counts, alpha)
             self.labels = sorted(train.label_set())
         else:
@@ -160,7 +128,7 @@ class ClassifyTask(Task):
             unseen = sorted(examples.label_set() - set(self.labels))
             if unseen:
                 raise SeqlabError(f"labels {unseen} were not seen in training; known labels: {', '.join(self.labels)}")
-            return EncodedSplit(self._encoded(examples.source), examples.positions, self.labels)
+            return EncodedSplit(self.encoded(examples.source), examples.positions, self.labels)
         index = {label: i for i, label in enumerate(self.labels)}
         ids = self.tokenizer.encode_batch([ex["text"] for ex in examples], self.cfg.data.max_length)
         items = []
