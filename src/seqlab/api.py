@@ -163,6 +163,10 @@ def evaluation_split(bundle: Bundle, data: str | None, split: str, **data_settin
     splits = task.load_splits()
     if data is not None and Path(data).exists() and len(splits) <= 2 and "test" not in splits:
         # a single file (train + carved validation): all of it is test data
+        from seqlab.data.ondisk import FileSplit, whole_file
+
+        if isinstance(splits.get("train"), FileSplit):
+            return whole_file(splits["train"])
         return [ex for part in splits.values() for ex in part]
     if split not in splits:
         raise SeqlabError(f"{source}: has no split {split!r}; splits are: {', '.join(splits)}")

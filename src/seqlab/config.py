@@ -55,6 +55,8 @@ class DataConfig:
     max_vocab: int | None = setting(20000, "keep the N most frequent tokens", min=5)
     min_freq: int = setting(1, "drop tokens seen fewer times in training", min=1)
     max_length: int | None = setting(400, "tokens kept per example, from the start (at least 1)", min=1)
+    on_disk: str = setting("auto", "classify: encode a data file once into token ids on disk and train from "
+                           "there: auto (files over 256 MB), yes or no", choices=("auto", "yes", "no"))
     # translate: parallel files, one sentence per line (gzip accepted), aligned by line
     source_file: str | None = setting(None, "translate: source sentences, one per line (gzip accepted)",
                                       flag="--source")

@@ -169,6 +169,7 @@ def cross_validate(
 
     check_report_folder(out, "crossval.json", overwrite)
     if splits is None:
+        cfg.data.on_disk = "no"  # folds are cut from examples in memory
         splits = make_task(cfg).load_splits()
     pooled, official_test = pool_examples(splits)
     folds = make_folds(pooled, k, seed)

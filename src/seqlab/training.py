@@ -22,9 +22,12 @@ import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+from lightning.pytorch.loggers.logger import rank_zero_experiment
 from torch import nn
+from torchmetrics import MeanMetric
 
 from seqlab.config import TrainConfig
+from seqlab.data.batching import GHOST
 from seqlab.errors import SeqlabError
 from seqlab.tasks.base import Task, tokens_in
 
@@ -46,15 +49,19 @@ class SeqlabModule(L.LightningModule):
         self.model = model
         self.train_cfg = train_cfg
         self.val_metrics = task.make_metrics()
+        # the validation loss as sum / count over every rank's examples (torchmetrics syncs
+        # the weighted sums), so N processes report what one process reports
+        self.val_loss = MeanMetric()
         # what each mode's last batch carried into the next (the lm's recurrent state):
         # validation keeps its own, so it never disturbs the training pass
         self._carry: dict[str, Any] = {}
 
     def on_train_batch_start(self, batch, batch_idx) -> None:
-        # Randomness (dropout) depends only on (seed, epoch): a run resumed from an epoch
-        # checkpoint continues exactly as the uninterrupted run would have.
+        # Randomness (dropout) depends only on (seed, epoch, rank): a run resumed from an epoch
+        # checkpoint continues exactly as the uninterrupted run would have; ranks draw
+        # independent masks (their examples differ, so equal masks would correlate them).
         if batch_idx == 0:
-            torch.manual_seed(self.train_cfg.seed * 100_003 + self.current_epoch)
+            torch.manual_seed(self.train_cfg.seed * 100_003 + self.current_epoch + 7_919 * self.global_rank)
 
     def on_train_start(self) -> None:
         self._start = time.perf_counter()
@@ -76,11 +83,22 @@ class SeqlabModule(L.LightningModule):
         loss = self._step("train", batch).loss
         self.log("train_loss", loss, prog_bar=True, batch_size=len(batch["lengths"]))
         self.log("elapsed_s", self._elapsed(), batch_size=len(batch["lengths"]))
+        world = self.trainer.world_size
+        if world > 1:
+            # DDP averages the W ranks' gradients; each rank's share of the global batch
+            # weighs its count of loss terms over the global count, so the average is the
+            # gradient of the one-process batch mean (uneven shares and ghosts included)
+            count = self.task.loss_count(batch).float()
+            total = self.trainer.strategy.reduce(count.clone(), reduce_op="sum")
+            loss = loss * (count * world / total.clamp(min=1))
         return loss
 
     def validation_step(self, batch, batch_idx):
+        if batch.get(GHOST):  # a rank's empty share of the last batch: counts for nothing
+            return
         out = self._step("eval", batch)  # one forward pass: the loss and the metrics' outputs
-        self.log("val_loss", out.loss, prog_bar=True, sync_dist=True, batch_size=len(batch["lengths"]))
+        self.val_loss.update(out.loss.detach().float(), weight=self.task.loss_count(batch))
+        self.log("val_loss", self.val_loss, prog_bar=True, batch_size=len(batch["lengths"]))
         self.task.update_metrics(self.val_metrics, out, batch)
 
     def on_validation_epoch_end(self) -> None:
@@ -116,7 +134,7 @@ class Throughput(Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         self._last = time.perf_counter()
-        self.tokens += tokens_in(batch)
+        self.tokens += 0 if batch.get(GHOST) else tokens_in(batch)
 
     def on_validation_start(self, trainer, pl_module):
         self._close_epoch()
@@ -227,6 +245,7 @@ class _CSVLogger(CSVLogger):
         self._keep_below_step = keep_below_step
 
     @property
+    @rank_zero_experiment  # as Lightning's own: other ranks get a dummy, only rank 0 writes the log
     def experiment(self):
         if self._experiment is None:
             os.makedirs(self.root_dir, exist_ok=True)
@@ -331,11 +350,15 @@ def fit(
         state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
         module.load_state_dict(state)
     epochs = throughput.epoch_seconds
+    tokens_per_s = throughput.tokens_per_s
+    if trainer.world_size > 1:  # every rank's tokens over this rank's time: the run's throughput
+        rate = torch.tensor(tokens_per_s, dtype=torch.float64, device=trainer.strategy.root_device)
+        tokens_per_s = float(trainer.strategy.reduce(rate, reduce_op="sum"))
     return FitResult(
         best_checkpoint=best,
         epochs_run=trainer.current_epoch,
         train_seconds=train_seconds,
-        tokens_per_s=throughput.tokens_per_s,
+        tokens_per_s=tokens_per_s,
         seconds_per_epoch=sum(epochs) / len(epochs) if epochs else 0.0,
         log_dir=Path(logger.log_dir),
     )

@@ -38,8 +38,14 @@ def distributed_rank_and_size() -> tuple[int, int]:
     return 0, 1
 
 
+GHOST = "ghost"  # an item (and batch) key: a stand-in that counts for nothing (see BucketBatchSampler)
+
+
 class ListDataset(Dataset):
-    """A list of already-encoded examples (dicts); collation is the task's job."""
+    """A list of already-encoded examples (dicts); collation is the task's job.
+
+    Index len + i is example i as a ghost (`{GHOST: True}` added): the sampler's stand-in for
+    a rank whose share of a global batch is empty."""
 
     def __init__(self, items: list[dict]):
         self.items = items
@@ -48,6 +54,8 @@ class ListDataset(Dataset):
         return len(self.items)
 
     def __getitem__(self, index: int) -> dict:
+        if index >= len(self.items):
+            return {**self.items[index - len(self.items)], GHOST: True}
         return self.items[index]
 
 
@@ -58,8 +66,13 @@ class BucketBatchSampler(Sampler[list[int]]):
     pool by length and slices it into batches, then shuffles the batch order. Depending only on
     (seed, epoch) makes a resumed run see the same batches as an uninterrupted one.
 
-    Under distributed training each rank takes every world_size-th batch; the batch list is
-    padded by wrapping around so every rank runs the same number of steps (DDP needs that).
+    `batch_size` is the global batch. Under distributed training (W ranks) every rank builds
+    the same global batches in the same order and takes its share of each: the batch's
+    examples r, r + W, r + 2W, ... (the batch is sorted by length, so the shares pad alike).
+    Every rank thus runs as many steps as one process would, each step one global batch.
+    A global batch of fewer than W examples (only ever the last) leaves some ranks nothing:
+    such a rank gets a ghost (dataset index len + i, see ListDataset), a real example the
+    training step weighs by zero and validation skips, since DDP needs every rank to step.
     """
 
     def __init__(
@@ -115,13 +128,10 @@ class BucketBatchSampler(Sampler[list[int]]):
         return batches
 
     def __iter__(self) -> Iterator[list[int]]:
-        batches = self._all_batches()
-        per_rank = math.ceil(len(batches) / self.world_size)
-        total = per_rank * self.world_size
-        batches = (batches * math.ceil(total / max(len(batches), 1)))[:total]
-        for batch in batches[self.rank :: self.world_size]:
-            yield batch.tolist()
+        rank, world = self.rank, self.world_size
+        for batch in self._all_batches():
+            share = batch[rank::world]
+            yield share.tolist() if len(share) else [int(batch[0]) + len(self.lengths)]
 
     def __len__(self) -> int:
-        n_batches = math.ceil(len(self.lengths) / self.batch_size)
-        return math.ceil(n_batches / self.world_size)
+        return math.ceil(len(self.lengths) / self.batch_size)

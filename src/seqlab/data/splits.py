@@ -16,6 +16,8 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from seqlab.errors import SeqlabError
 
 SPLIT_PARTS = ("train", "validation", "test")
@@ -37,45 +39,61 @@ def _part_sizes(n: int, fractions: Sequence[float]) -> list[int]:
     return sizes
 
 
-def _stratified_order(
-    examples: Sequence[dict[str, Any]], key: str | None, rng: random.Random
-) -> list[dict[str, Any]]:
-    """Examples ordered so that any contiguous slice holds each label in proportion."""
-    stratify = key is not None and all(key in ex for ex in examples)
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for ex in examples:
-        groups.setdefault(str(ex[key]) if stratify else "", []).append(ex)  # type: ignore[index]
-    keyed = []
-    for name in sorted(groups):  # sorted: independent of the order labels first appear
-        members = list(groups[name])
+def _stratified_order(codes: np.ndarray, names: Sequence[str], rng: random.Random) -> np.ndarray:
+    """Positions ordered so that any contiguous slice holds each label in proportion; `codes`
+    gives each example's label as an index into `names`."""
+    n = len(codes)
+    position, tiebreak, member = np.empty(n), np.empty(n), np.empty(n, dtype=np.int64)
+    filled = 0
+    for code in sorted(range(len(names)), key=lambda c: names[c]):  # independent of first-seen order
+        members = np.flatnonzero(codes == code).tolist()
         rng.shuffle(members)
-        n = len(members)
-        keyed.extend(((i + 0.5) / n, rng.random(), ex) for i, ex in enumerate(members))
-    keyed.sort(key=lambda item: (item[0], item[1]))
-    return [ex for _, _, ex in keyed]
+        m = len(members)
+        for i, ex in enumerate(members):
+            position[filled], tiebreak[filled], member[filled] = (i + 0.5) / m, rng.random(), ex
+            filled += 1
+    return member[np.lexsort((tiebreak, position))]
+
+
+def label_codes(examples: Sequence[dict[str, Any]], key: str | None) -> tuple[np.ndarray, list[str]]:
+    """Each example's str(example[key]) as an index into the returned names (one name, "",
+    when not every example has the key)."""
+    if key is None or not all(key in ex for ex in examples):
+        return np.zeros(len(examples), dtype=np.int64), [""]
+    names: dict[str, int] = {}
+    codes = np.array([names.setdefault(str(ex[key]), len(names)) for ex in examples], dtype=np.int64)
+    return codes, list(names)
+
+
+def split_positions(codes: np.ndarray, names: Sequence[str], fractions: Sequence[float], seed: int
+                    ) -> list[list[int]]:
+    """The stratified split of examples given only their label codes: len(fractions) shuffled
+    lists of example positions (what `carve_validation` cuts, for data kept on disk)."""
+    if any(f < 0 for f in fractions) or not math.isclose(sum(fractions), 1.0, abs_tol=1e-6):
+        raise SeqlabError(f"split fractions {tuple(fractions)} must be >= 0 and add up to 1")
+    needed = sum(1 for f in fractions if f > 0)
+    if len(codes) < needed:
+        raise SeqlabError(
+            f"too few examples to split: {len(codes)}, need at least {needed}; "
+            "add data or give the splits as files"
+        )
+    rng = random.Random(seed)
+    ordered = _stratified_order(np.asarray(codes), names, rng)
+    parts, start = [], 0
+    for size in _part_sizes(len(ordered), fractions):
+        part = ordered[start : start + size].tolist()
+        rng.shuffle(part)
+        parts.append(part)
+        start += size
+    return parts
 
 
 def _split(
     examples: Sequence[dict[str, Any]], fractions: Sequence[float], seed: int, key: str | None
 ) -> list[list[dict[str, Any]]]:
     """Cut the stratified order into len(fractions) shuffled parts."""
-    if any(f < 0 for f in fractions) or not math.isclose(sum(fractions), 1.0, abs_tol=1e-6):
-        raise SeqlabError(f"split fractions {tuple(fractions)} must be >= 0 and add up to 1")
-    needed = sum(1 for f in fractions if f > 0)
-    if len(examples) < needed:
-        raise SeqlabError(
-            f"too few examples to split: {len(examples)}, need at least {needed}; "
-            "add data or give the splits as files"
-        )
-    rng = random.Random(seed)
-    ordered = _stratified_order(examples, key, rng)
-    parts, start = [], 0
-    for size in _part_sizes(len(ordered), fractions):
-        part = ordered[start : start + size]
-        rng.shuffle(part)
-        parts.append(part)
-        start += size
-    return parts
+    codes, names = label_codes(examples, key)
+    return [[examples[i] for i in part] for part in split_positions(codes, names, fractions, seed)]
 
 
 def carve_validation(

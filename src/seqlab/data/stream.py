@@ -207,8 +207,10 @@ class StreamWindows(Dataset):
 
     Each item: {"ids": (B, t), "targets": (B, t), "lengths": (B,) all t, "reset": bool}
     with t = seq_len except in the last window; "reset" is True for window 0 (a new pass
-    over the rows: carried state must start from zero). Under DDP each rank reads its own
-    B rows of world_size * B, and every rank gets the same number of windows.
+    over the rows: carried state must start from zero). `batch_size` is the global number
+    of rows: under DDP each rank reads its own contiguous share of the one-process run's rows
+    (B = 5 on 2 ranks: rows 0-2 and 3-4), so every rank gets the same number of windows and
+    the global batch is the one-process batch.
     Fewer than `batch_size` rows are used when the corpus is too short for each row to hold
     a whole window.
     """
@@ -225,19 +227,21 @@ class StreamWindows(Dataset):
 
     def _layout(self, rank: int, world_size: int) -> None:
         n = len(self.ids) - 1  # the last id is only ever a target
-        rows = min(self.batch_size, n // (self.seq_len * world_size))
-        if rows < 1:
+        # the rows of the one-process run (batch_size is global); each rank reads its share
+        total = min(self.batch_size, n // self.seq_len)
+        if total < world_size or total < 1:
             need = self.seq_len * world_size + 1
             raise SeqlabError(
-                f"the {self.what} has {len(self.ids)} tokens, too short for one window: "
+                f"the {self.what} has {len(self.ids)} tokens, too short for one window"
+                f"{' per rank' if world_size > 1 else ''}: "
                 f"--seq-len {self.seq_len} needs at least {need} tokens"
                 f"{' over all ranks' if world_size > 1 else ''}; use a longer text or a "
                 f"--seq-len of at most {max(n // world_size, 1)}"
             )
-        self.rank, self.world_size, self.rows = rank, world_size, rows
-        self.row_len = n // (rows * world_size)  # L: steps each row covers
-        first = rank * rows
-        self.row_starts = (np.arange(first, first + rows) * self.row_len)[:, None]  # (B, 1)
+        mine = np.array_split(np.arange(total), world_size)[rank]  # rows r*k .. of the one-process layout
+        self.rank, self.world_size, self.rows = rank, world_size, len(mine)
+        self.row_len = n // total  # L: steps each row covers
+        self.row_starts = (mine * self.row_len)[:, None]  # (B, 1)
 
     def _refresh(self) -> None:
         if self._fixed is None:

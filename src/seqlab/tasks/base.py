@@ -8,6 +8,7 @@ inference; Lightning is never imported here.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 from collections.abc import Callable, Iterable, Sequence
@@ -22,7 +23,7 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
 from seqlab.config import RunConfig
-from seqlab.data.batching import BucketBatchSampler, ListDataset
+from seqlab.data.batching import GHOST, BucketBatchSampler, ListDataset
 from seqlab.data.tokenize import SPECIAL_TOKENS, UNK_ID, TextTokenizer
 from seqlab.errors import SeqlabError
 
@@ -85,6 +86,10 @@ class Task:
     # export's manifest, so the torch-free runtime never imports the task); None: not exportable
     runtime_layout: str | None = None
 
+    # the batch field holding what the loss is a mean over (IGNORE entries left out): the
+    # count that makes a rank's share of a global batch weigh what it weighs in one process
+    loss_targets = "targets"
+
     # reading data: what to say when none is given, which field validation is stratified by
     no_data_hint = "pass --data with a dataset name or a file/folder path"
     validation_key: str | None = "label"
@@ -96,8 +101,17 @@ class Task:
     # -- data ----------------------------------------------------------------------------
     def load_splits(self) -> dict[str, list]:
         """{split: examples}: the source's splits, --test-data as test, validation carved from
-        train when the source has none (stratified by `validation_key`), --limit applied."""
+        train when the source has none (stratified by `validation_key`), --limit applied.
+        A data file kept on disk (--on-disk) gives the same splits as positions into the file
+        (data/ondisk.FileSplit), its examples left there."""
         d = self.cfg.data
+        source = self.disk_source(d.source)
+        if source is not None:
+            from seqlab.data.ondisk import file_splits
+
+            test = self.disk_source(d.test_data, must=True) if d.test_data else None
+            return file_splits(source, validation_fraction=d.validation_fraction, seed=self.cfg.train.seed,
+                               limit=d.limit, test=test, stratify=self.validation_key)
         splits = self.read_source()
         if d.test_data:
             splits["test"] = [ex for part in self.read_path(d.test_data).values() for ex in part]
@@ -128,6 +142,54 @@ class Task:
         raise SeqlabError(f"{d.source}: no such file or folder, and not a dataset name for --task {self.name} "
                           f"({', '.join(names)})")
 
+    # -- data kept on disk (data/ondisk.py) ------------------------------------------------
+    # what an example's target is there: "label" (one per example) or "tags" (one per token);
+    # None: the task reads its data into memory
+    disk_target: str | None = None
+
+    def disk_reader(self, path: Path) -> str | None:
+        """Which data/ondisk reader reads the file `path` for this task (None: not on disk)."""
+        return None
+
+    def disk_settings(self) -> str:
+        """What `disk_encode` depends on besides the file (part of the encoded corpus's key)."""
+        tokenizer = hashlib.sha256(self.tokenizer.to_json().encode()).hexdigest()
+        return f"{tokenizer}|{self.cfg.data.max_length}"
+
+    def disk_encode(self, examples: list[dict]) -> list[dict]:
+        """Raw examples -> {"ids", ("chars")} each, for the encoded corpus."""
+        return self.encode(examples)
+
+    def disk_source(self, path: str | None, *, must: bool = False):
+        """The data/ondisk.DataFile to keep on disk, or None to read `path` into memory:
+        --on-disk yes, or auto and a file over ondisk.AUTO_BYTES (`must`: the training data
+        is on disk, so its test file is too)."""
+        from seqlab.data.ondisk import DataFile, use_on_disk
+        from seqlab.families import family_of
+
+        d = self.cfg.data
+        reader = None
+        if path and self.disk_target and Path(path).is_file() and family_of(self.cfg.model.family).neural:
+            reader = self.disk_reader(Path(path))
+        if reader is None or d.on_disk == "no" or not (must or use_on_disk(d.on_disk, Path(path))):
+            if d.on_disk == "yes" and path:
+                raise SeqlabError(f"--on-disk yes: cannot keep {path} on disk for --task {self.name} "
+                                  f"--family {self.cfg.model.family}; it takes one data file "
+                                  "(classify: csv, tsv, jsonl, fasttext; tag: conllu, token<TAB>tag) and a "
+                                  "neural family; leave out --on-disk")
+            return None
+        return DataFile(Path(path), reader, d.format, d.text_column, d.label_column, d.tag_column, d.encoding)
+
+    def encoded(self, source):
+        """`source`'s data/ondisk.EncodedCorpus for the fitted vocabulary (built once per key)."""
+        from seqlab.data.ondisk import EncodedCorpus
+
+        corpora = self.__dict__.setdefault("_corpora", {})
+        if source not in corpora:
+            corpora[source] = EncodedCorpus.build(source, self.disk_settings(), self.disk_encode,
+                                                  target=self.disk_target, vocab_size=self.tokenizer.vocab_size)
+        return corpora[source]
+
     def read_named(self, name: str) -> dict[str, Any]:
         from seqlab.data.datasets import load_dataset
 
@@ -157,8 +219,9 @@ class Task:
         self, items: list[dict], *, shuffle: bool, batch_size: int | None = None, shard: bool = True
     ) -> DataLoader:
         """Bucketed batches; `shard=False` keeps every batch in this process (inference)."""
+        lengths = getattr(items, "lengths", None)  # data on disk knows them from its index
         sampler = BucketBatchSampler(
-            [len(it["ids"]) for it in items],
+            [len(it["ids"]) for it in items] if lengths is None else lengths,
             batch_size or self.cfg.train.batch_size,
             shuffle=shuffle,
             seed=self.cfg.train.seed,
@@ -167,8 +230,21 @@ class Task:
         # a private generator: creating the loader's iterator must not consume the global RNG
         # (dropout), or a resumed run would diverge from an uninterrupted one
         return DataLoader(
-            ListDataset(items), batch_sampler=sampler, collate_fn=self.collate, generator=torch.Generator()
+            ListDataset(items), batch_sampler=sampler, collate_fn=self._collate_marked, generator=torch.Generator()
         )
+
+    def _collate_marked(self, items: list[dict]) -> dict[str, Any]:
+        """The task's batch, marked when it is a ghost (a rank's empty share of a global batch)."""
+        batch = self.collate(items)
+        if items[0].get(GHOST):
+            batch[GHOST] = True
+        return batch
+
+    def loss_count(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """How many terms the step's mean loss averages (0 for a ghost batch)."""
+        if batch.get(GHOST):
+            return torch.zeros((), dtype=torch.long, device=batch["lengths"].device)
+        return (batch[self.loss_targets] != IGNORE).sum()
 
     # -- model ---------------------------------------------------------------------------
     def build_model(self) -> nn.Module:
@@ -315,7 +391,12 @@ def word_dropout_table(id_lists: Iterable[Sequence[int]], vocab_size: int, alpha
     counts = np.zeros(vocab_size, dtype=np.float64)
     for ids in id_lists:
         np.add.at(counts, np.asarray(ids, dtype=np.int64), 1.0)
-    prob = alpha / (alpha + counts)
+    return word_dropout_from_counts(counts, alpha)
+
+
+def word_dropout_from_counts(counts: np.ndarray, alpha: float) -> torch.Tensor:
+    """word_dropout_table from the token counts themselves (data on disk counts in chunks)."""
+    prob = alpha / (alpha + np.asarray(counts, dtype=np.float64))
     prob[:N_SPECIAL] = 0.0
     return torch.tensor(prob, dtype=torch.float32)
 

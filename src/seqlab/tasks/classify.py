@@ -20,7 +20,14 @@ from seqlab.data.batching import pad_sequences
 from seqlab.errors import SeqlabError
 from seqlab.families import build_encoder
 from seqlab.graphs import Graph, example_ids
-from seqlab.tasks.base import StepOutput, Task, drop_words, label_report, word_dropout_table
+from seqlab.tasks.base import (
+    StepOutput,
+    Task,
+    drop_words,
+    label_report,
+    word_dropout_from_counts,
+    word_dropout_table,
+)
 
 
 class SequenceClassifier(nn.Module):
@@ -53,6 +60,7 @@ class ClassifyTask(Task):
         "bow": {"model.word_dropout": 1.0, "train.ema": 0.999, "train.lr": 0.003, "train.epochs": 20},
     }
     monitor = ("val_accuracy", "max")
+    loss_targets = "labels"
 
     def __init__(self, cfg: RunConfig):
         super().__init__(cfg)
@@ -67,6 +75,18 @@ class ClassifyTask(Task):
             return make_corpus(seed=0)
         return super().read_source()
 
+    disk_target = "label"
+
+    def disk_reader(self, path: Path) -> str | None:
+        from seqlab.data.formats import guess_format
+
+        fmt = self.cfg.data.format or guess_format(path)
+        return {"csv": "table", "tsv": "table", "jsonl": "table", "fasttext": "fasttext"}.get(fmt)
+
+    def disk_encode(self, examples: list[dict]) -> list[dict]:
+        ids = self.tokenizer.encode_batch([ex["text"] for ex in examples], self.cfg.data.max_length)
+        return [{"ids": seq} for seq in ids]
+
     def read_named(self, name: str) -> dict[str, list[dict]]:
         from seqlab.data.datasets import load_dataset
 
@@ -79,18 +99,36 @@ class ClassifyTask(Task):
         return read_classification(path, text_column=d.text_column, label_column=d.label_column,
                                    encoding=d.encoding, fmt=d.format)
 
-    def fit_vocab(self, train: list[dict]) -> None:
-        self.tokenizer = self.fit_tokenizer(ex["text"] for ex in train)
+    def fit_vocab(self, train) -> None:
+        from seqlab.data.ondisk import FileSplit, examples_of
+
         self.unk_prob = None
-        if self.cfg.model.word_dropout:
-            texts = self.tokenizer.encode_batch([ex["text"] for ex in train], self.cfg.data.max_length)
-            self.unk_prob = word_dropout_table(texts, self.tokenizer.vocab_size, self.cfg.model.word_dropout)
-        self.labels = sorted({ex["label"] for ex in train})
+        alpha = self.cfg.model.word_dropout
+        if isinstance(train, FileSplit):  # one streamed pass for the tokenizer, counts from the encoded ids
+            keep = train.keep()
+            self.tokenizer = self.fit_tokenizer(ex["text"] for ex in examples_of(train.source, keep))
+            if alpha:
+                counts = self.encoded(train.source).token_counts(self.tokenizer.vocab_size, keep)
+                self.unk_prob = word_dropout_from_counts(counts, alpha)
+            self.labels = sorted(train.label_set())
+        else:
+            self.tokenizer = self.fit_tokenizer(ex["text"] for ex in train)
+            if alpha:
+                texts = self.tokenizer.encode_batch([ex["text"] for ex in train], self.cfg.data.max_length)
+                self.unk_prob = word_dropout_table(texts, self.tokenizer.vocab_size, alpha)
+            self.labels = sorted({ex["label"] for ex in train})
         if len(self.labels) < 2:
             raise SeqlabError(f"the training data has only one label ({self.labels}); need at least two")
         warn_near_duplicate_labels(self.labels)
 
-    def encode(self, examples: list[dict]) -> list[dict]:
+    def encode(self, examples) -> list[dict]:
+        from seqlab.data.ondisk import EncodedSplit, FileSplit
+
+        if isinstance(examples, FileSplit):
+            unseen = sorted(examples.label_set() - set(self.labels))
+            if unseen:
+                raise SeqlabError(f"labels {unseen} were not seen in training; known labels: {', '.join(self.labels)}")
+            return EncodedSplit(self.encoded(examples.source), examples.positions, self.labels)
         index = {label: i for i, label in enumerate(self.labels)}
         ids = self.tokenizer.encode_batch([ex["text"] for ex in examples], self.cfg.data.max_length)
         items = []
@@ -149,9 +187,13 @@ class ClassifyTask(Task):
         """(N, n_labels) probabilities, in the order of `texts`."""
         if not isinstance(model, nn.Module):  # the scikit-learn linear baseline
             return model.predict_proba(texts)
+        return self._probs(model, self.encode([{"text": t} for t in texts]), batch_size)
+
+    @torch.no_grad()
+    def _probs(self, model: nn.Module, items, batch_size: int = 256) -> np.ndarray:
+        """(N, n_labels) probabilities of encoded items, in their order."""
         model.eval()
-        items = self.encode([{"text": t} for t in texts])
-        probs = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
+        probs = np.zeros((len(items), len(self.labels)), dtype=np.float32)
         for batch in self.loader(items, shuffle=False, batch_size=batch_size, shard=False):
             p = torch.softmax(model(batch["ids"], batch["lengths"]).float(), dim=-1)
             probs[batch["index"].numpy()] = p.numpy()
@@ -170,7 +212,12 @@ class ClassifyTask(Task):
     def format_prediction(self, text: str, output: dict[str, Any]) -> str:
         return f"{output['label']}\t{output['probabilities'][output['label']]:.3f}\t{text}"
 
-    def evaluate(self, model: nn.Module, examples: list[dict], out_dir: Path | None = None) -> dict[str, Any]:
+    def evaluate(self, model: nn.Module, examples, out_dir: Path | None = None) -> dict[str, Any]:
+        from seqlab.data.ondisk import FileSplit
+
+        if isinstance(examples, FileSplit):  # scored from the encoded ids, texts left on disk
+            items = self.encode(examples)
+            return classification_metrics(self.labels, items.gold(), self._probs(model, items), out_dir)
         probs = self.predict_proba(model, [ex["text"] for ex in examples])
         return classification_metrics(self.labels, [ex["label"] for ex in examples], probs, out_dir)
 

@@ -42,6 +42,7 @@ from seqlab.tasks.base import (
     Task,
     drop_words,
     label_report,
+    word_dropout_from_counts,
     word_dropout_table,
 )
 
@@ -166,6 +167,7 @@ class TagTask(Task):
     defaults = {"model.bidirectional": True, "model.char_features": True, "model.word_dropout": 0.25,
                 "train.batch_size": 32, "train.lr": 0.002, "train.lr_decay": 0.95}
     monitor = ("val_accuracy", "max")
+    loss_targets = "tags"
 
     def __init__(self, cfg: RunConfig):
         super().__init__(cfg)
@@ -205,30 +207,70 @@ class TagTask(Task):
             self.tag_set = None  # a token<TAB>tag file: its tags are whatever it holds
         return {"train": read_tagging(p, fmt=d.format, tag_column=d.tag_column, encoding=d.encoding)}
 
-    def fit_vocab(self, train: list[dict]) -> None:
+    disk_target = "tags"
+
+    def disk_reader(self, path: Path) -> str | None:
+        from seqlab.data.conllu import guess_tag_format
+
+        fmt = self.cfg.data.format or guess_tag_format(path)
+        if fmt == "tsv" and str(path) == self.cfg.data.source:
+            self.tag_set = None  # as read_path: a token<TAB>tag file's tags are whatever it holds
+        return {"conllu": "conllu", "tsv": "token-tag"}.get(fmt)
+
+    def disk_settings(self) -> str:
+        return f"{super().disk_settings()}|{self.cfg.model.char_features}|{''.join(self.chars)}"
+
+    def fit_vocab(self, train) -> None:
+        """Words, tags and characters of the training sentences: a list, or a data/ondisk
+        FileSplit streamed once (its word-dropout counts come from the encoded ids). Both
+        count words up to --max-length, the ones training reads."""
+        from seqlab.data.ondisk import FileSplit, examples_of
+
         d = self.cfg.data
-        self.tokenizer = fit_word_tokenizer(
-            (w for ex in train for w in ex["tokens"]),
-            lowercase=d.lowercase,
-            max_vocab=d.max_vocab,
-            min_freq=d.min_freq,
-        )
-        self.unk_prob = self._word_dropout_table(train)
-        self.labels = sorted({t for ex in train for t in ex["tags"]})
+        on_disk = isinstance(train, FileSplit)
+        sentences = examples_of(train.source, train.keep()) if on_disk else train
+        tags: set[str] = set()
+        chars: Counter = Counter()
+
+        def words():
+            for ex in sentences:
+                tags.update(ex["tags"])
+                for w in ex["tokens"]:
+                    chars.update(w)
+                    yield w
+
+        self.tokenizer = fit_word_tokenizer(words(), lowercase=d.lowercase, max_vocab=d.max_vocab,
+                                            min_freq=d.min_freq)
+        self.labels = sorted(tags)
         if len(self.labels) < 2:
             raise SeqlabError(f"the training data has only one tag ({self.labels}); need at least two")
-        counts = Counter(c for ex in train for w in ex["tokens"] for c in w)
-        self.chars = [c for c, n in counts.most_common(MAX_CHARS) if n >= CHAR_MIN_COUNT]
+        # most frequent first, ties by character: the same table whatever order sentences come in
+        ranked = sorted(chars.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_CHARS]
+        self.chars = [c for c, n in ranked if n >= CHAR_MIN_COUNT]
+        if not on_disk:
+            self.unk_prob = self._word_dropout_table(train)
+        elif self.cfg.model.word_dropout:
+            counts = self.encoded(train.source).token_counts(self.tokenizer.vocab_size, train.keep())
+            self.unk_prob = word_dropout_from_counts(counts, self.cfg.model.word_dropout)
+        else:
+            self.unk_prob = None
 
     def _word_dropout_table(self, train: list[dict]) -> torch.Tensor | None:
         if not self.cfg.model.word_dropout:
             return None
         encoded = self.tokenizer.tokenizer.encode_batch([list(ex["tokens"]) for ex in train], is_pretokenized=True)
-        return word_dropout_table((e.ids for e in encoded), self.tokenizer.vocab_size, self.cfg.model.word_dropout)
+        cut = self.cfg.data.max_length  # words past it are never read in training
+        return word_dropout_table((e.ids[:cut] for e in encoded), self.tokenizer.vocab_size,
+                                  self.cfg.model.word_dropout)
 
-    def encode(self, examples: list[dict], *, truncate: bool = True) -> list[dict]:
+    def encode(self, examples, *, truncate: bool = True) -> list[dict]:
         """Sentences -> items {"ids", "tags", "chars", "index"}. Training cuts sentences to
-        --max-length; inference (`truncate=False`) keeps every word so each gets a tag."""
+        --max-length; inference (`truncate=False`) keeps every word so each gets a tag. A
+        data/ondisk FileSplit gives its EncodedSplit (the same items, read from disk)."""
+        from seqlab.data.ondisk import EncodedSplit, FileSplit
+
+        if isinstance(examples, FileSplit):
+            return EncodedSplit(self.encoded(examples.source), examples.positions, self.labels, missing=IGNORE)
         tag_index = {t: i for i, t in enumerate(self.labels)}
         char_index = {c: i + len(SPECIAL_TOKENS) for i, c in enumerate(self.chars)}
         words = [list(ex["tokens"]) for ex in examples]
@@ -330,7 +372,11 @@ class TagTask(Task):
     def format_prediction(self, text: str, output: dict[str, Any]) -> str:
         return " ".join(f"{w}/{t}" for w, t in zip(output["tokens"], output["tags"]))
 
-    def evaluate(self, model: nn.Module, examples: list[dict], out_dir: Path | None = None) -> dict[str, Any]:
+    def evaluate(self, model: nn.Module, examples, out_dir: Path | None = None) -> dict[str, Any]:
+        from seqlab.data.ondisk import FileSplit, examples_of
+
+        if isinstance(examples, FileSplit):  # the evaluated split is read into memory (file order)
+            examples = list(examples_of(examples.source, examples.keep()))
         pred, unseen = self.predict_ids(model, [ex["tokens"] for ex in examples])
         return self._metrics(examples, pred, unseen, out_dir)
 

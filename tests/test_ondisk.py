@@ -1,0 +1,98 @@
+"""Classification data kept on disk (data/ondisk.py): the same split, vocabulary, batches and
+hence the same model and predictions as the in-memory path, from token ids on disk."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from seqlab.api import load_bundle
+from seqlab.cli import main
+from seqlab.data import ondisk
+from seqlab.data.builtin import make_corpus
+
+
+def _write(path, examples):
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["text", "label"])
+        writer.writerows([ex["text"], ex["label"]] for ex in examples)
+    return path
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    corpus = make_corpus(seed=0)
+    folder = tmp_path_factory.mktemp("ondisk")
+    return _write(folder / "train.csv", corpus["train"][:600]), _write(folder / "test.csv", corpus["test"][:200])
+
+
+def _curve(out):
+    rows = csv.DictReader(open(out / "logs" / "metrics.csv", encoding="utf-8"))
+    return [(r["step"], r["val_loss"]) for r in rows if r.get("val_loss")]
+
+
+def test_on_disk_training_equals_in_memory(tmp_path, files, monkeypatch):
+    monkeypatch.setenv("SEQLAB_CACHE_DIR", str(tmp_path / "cache"))
+    train, test = files
+    args = ["train", "--data", str(train), "--test-data", str(test), "--family", "gru", "--embed-dim", "16",
+            "--hidden-dim", "16", "--epochs", "2", "--limit", "500", "--no-progress"]  # word dropout on
+    assert main([*args, "--on-disk", "no", "--out", str(tmp_path / "mem")]) == 0
+    assert not (tmp_path / "cache" / "encoded").exists()
+    assert main([*args, "--on-disk", "yes", "--out", str(tmp_path / "disk")]) == 0
+    encoded = sorted((tmp_path / "cache" / "encoded").glob("*/ids.bin"))
+    assert len(encoded) == 2  # train and test file, each encoded once
+    assert _curve(tmp_path / "disk") == _curve(tmp_path / "mem")
+    mem, disk = (json.loads((tmp_path / m / "metrics.json").read_text()) for m in ("mem", "disk"))
+    assert disk["test"] == mem["test"] and disk["validation"] == mem["validation"]
+    texts = [row["text"] for row in csv.DictReader(open(test, encoding="utf-8"))]
+    a, b = (load_bundle(tmp_path / m) for m in ("mem", "disk"))
+    assert np.array_equal(a.task.predict_proba(a.model, texts), b.task.predict_proba(b.model, texts))
+
+
+def test_auto_rule_and_the_encoded_index(tmp_path, files, monkeypatch):
+    from seqlab.data.tokenize import TextTokenizer
+
+    monkeypatch.setenv("SEQLAB_CACHE_DIR", str(tmp_path / "cache"))
+    train, _ = files
+    assert not ondisk.use_on_disk("auto", train) and ondisk.use_on_disk("yes", train)
+    monkeypatch.setattr(ondisk, "AUTO_BYTES", train.stat().st_size - 1)
+    assert ondisk.use_on_disk("auto", train) and not ondisk.use_on_disk("no", train)
+    source = ondisk.DataFile(train, "table", "csv")
+    rows = list(csv.DictReader(open(train, encoding="utf-8")))
+    tok = TextTokenizer.fit(r["text"] for r in rows)
+
+    def encode(examples):
+        return [{"ids": ids} for ids in tok.encode_batch([ex["text"] for ex in examples], 5)]
+
+    corpus = ondisk.EncodedCorpus.build(source, "cut5", encode, target="label", vocab_size=tok.vocab_size)
+    again = ondisk.EncodedCorpus.build(source, "cut5", encode, target="label", vocab_size=tok.vocab_size)
+    assert again.directory == corpus.directory  # built once, reused
+    assert len(corpus) == len(rows) and corpus.offsets[-1] == sum(min(len(tok.encode(r["text"])), 5) for r in rows)
+    split = ondisk.EncodedSplit(corpus, np.array([7, 3]), ["neg", "pos"])
+    assert split[0]["ids"].tolist() == tok.encode(rows[7]["text"])[:5]
+    assert split.gold() == [rows[7]["label"], rows[3]["label"]] and split.lengths.tolist() == [
+        len(split[0]["ids"]), len(split[1]["ids"])]
+
+
+def test_tagging_on_disk_equals_in_memory(tmp_path, shared_data, monkeypatch):
+    """CoNLL-U kept on disk (words, tags and spelled characters): the same model as in memory."""
+    import gzip
+
+    monkeypatch.setenv("SEQLAB_CACHE_DIR", str(tmp_path / "cache"))
+    text = gzip.open(shared_data / "ud_english_ewt" / "en_ewt-ud-train.conllu.gz", "rt", encoding="utf-8").read()
+    data = tmp_path / "train.conllu"
+    data.write_text("\n\n".join(text.split("\n\n")[:300]) + "\n\n", encoding="utf-8")
+    args = ["train", "--task", "tag", "--data", str(data), "--family", "gru", "--embed-dim", "16",
+            "--hidden-dim", "16", "--char-filters", "8", "--char-dim", "8", "--epochs", "2", "--max-length", "20",
+            "--no-progress"]  # --max-length cuts some sentences: tags and characters are cut alike
+    assert main([*args, "--on-disk", "no", "--out", str(tmp_path / "mem")]) == 0
+    assert main([*args, "--on-disk", "yes", "--out", str(tmp_path / "disk")]) == 0
+    assert len(list((tmp_path / "cache" / "encoded").glob("*/chars.bin"))) == 1
+    assert _curve(tmp_path / "disk") == _curve(tmp_path / "mem")
+    mem, disk = (json.loads((tmp_path / m / "metrics.json").read_text()) for m in ("mem", "disk"))
+    assert disk["validation"] == mem["validation"]
+    assert (tmp_path / "disk" / "model.safetensors").read_bytes() == (tmp_path / "mem" / "model.safetensors").read_bytes()
