@@ -171,6 +171,9 @@ def plot_tuning_history(rows: list[dict[str, Any]], path: Path, label: str, maxi
             steps.append((r["number"], best))
     if steps:
         ax.step(*zip(*steps), where="post", color="C1", label="best so far")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("trial")
     ax.set_ylabel(label)
     ax.set_title("optimization history")

@@ -190,15 +190,7 @@ def _search(optuna, cfg: RunConfig, out: Path, space: dict[str, Search], budget_
         left = max((deadline - time.monotonic()) / 60, 0.05)
         trial_cfg.train.max_minutes = min(left, cfg.train.max_minutes or left)
         reported: list[float] = []
-
-        def report(epoch: int, metrics: dict[str, float]) -> None:
-            if monitor not in metrics:
-                return
-            reported.append(metrics[monitor])
-            trial.report(metrics[monitor], epoch)
-            if trial.should_prune():
-                raise optuna.TrialPruned(f"epoch {epoch + 1}: {monitor} {metrics[monitor]:.4f}")
-
+        report = pruning_hook(optuna, trial, monitor, reported)
         folder = out / "trials" / f"{trial.number:04d}"
         start = time.perf_counter()
         try:
@@ -237,6 +229,22 @@ def _search(optuna, cfg: RunConfig, out: Path, space: dict[str, Search], budget_
     log.info("training the final bundle with trial %d's settings", best.number)
     final = train_config(best_cfg, out / "final", splits=splits, overwrite=True)
     return _report(optuna, study, best, cfg, out, monitor, mode, final, space)
+
+
+def pruning_hook(optuna, trial, monitor: str, reported: list[float]):
+    """A training.EpochHook for one trial: hands each epoch's `monitor` figure to the pruner
+    (appending it to `reported`) and stops the run with optuna.TrialPruned when the pruner says
+    the trial is worse than its peers were at that epoch."""
+
+    def report(epoch: int, metrics: dict[str, float]) -> None:
+        if monitor not in metrics:
+            return
+        reported.append(metrics[monitor])
+        trial.report(metrics[monitor], epoch)
+        if trial.should_prune():
+            raise optuna.TrialPruned(f"epoch {epoch + 1}: {monitor} {metrics[monitor]:.4f}")
+
+    return report
 
 
 def _value(cfg: RunConfig, name: str) -> Any:
