@@ -318,6 +318,9 @@ def _write_best(cfg: RunConfig, best, monitor: str, path: Path) -> None:
 def _importances(optuna, study, seed: int) -> dict[str, float]:
     """fANOVA importance of each setting (Optuna's own implementation, no plotly); empty when
     the completed trials cannot support it (fewer than two, or nothing varied)."""
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if len(done) < 2:
+        return {}
     try:
         evaluator = optuna.importance.FanovaImportanceEvaluator(seed=seed)
         return dict(optuna.importance.get_param_importances(study, evaluator=evaluator))
