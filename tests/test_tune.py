@@ -48,7 +48,7 @@ def test_each_family_searches_what_it_reads():
         cfg = build_config(task="classify", data="demo", family=family)
         for name, search in space.items():
             section, _, key = name.partition(".")
-            if name != "model.hash_buckets":
+            if name != "model.hash_buckets":  # its default 2**18 is left out on purpose: minutes per trial
                 assert search.contains(getattr(getattr(cfg, section), key)), (family, name)
 
 
@@ -87,6 +87,19 @@ def test_tiny_study_writes_best_config_trials_plots_and_final_bundle_then_resume
     assert [r["number"] for r in rows] == ["0", "1", "2"]  # added to the same study
     assert rows[2]["train.lr"] not in (rows[0]["train.lr"], rows[1]["train.lr"])  # not a replayed draw
     assert json.loads((out / "tune.json").read_text())["trials"] == 3
+
+
+def test_an_estimator_family_is_tuned_without_lightning(tmp_path):
+    pytest.importorskip("optuna")
+    from seqlab.tune import tune
+
+    out = tmp_path / "tune"
+    report = tune(out=out, data=str(write_csv(tmp_path / "d.csv")), family="linear", budget_minutes=1, trials=3)
+    rows = read_trials(out / "trials.csv")
+    assert len(rows) == 3 and {r["state"] for r in rows} == {"COMPLETE"} and rows[0]["model.C"] == "3.0"
+    assert set(report["searched"]) == {"model.C", "model.features", "model.ngram_max", "model.nb"}
+    assert (out / "final" / "linear.json").is_file() and (out / "best.yaml").is_file()
+    assert report["best"]["value"] == max(float(r["value"]) for r in rows)
 
 
 def test_a_trial_reporting_bad_scores_is_pruned():
