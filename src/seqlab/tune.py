@@ -130,6 +130,8 @@ def tune_config(
 
     check_budget(budget_minutes, trials)
     check_settings(cfg)
+    if cfg.model.embeddings:  # pretrained vectors set the embedding size
+        fixed = {*fixed, "model.embed_dim"}
     space = {k: v for k, v in search_space(cfg.task, cfg.model.family).items() if k not in fixed}
     if not space:
         raise SeqlabError(f"nothing to tune: every setting the {cfg.model.family} family searches is fixed by a "
