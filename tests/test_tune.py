@@ -52,6 +52,16 @@ def test_each_family_searches_what_it_reads():
                 assert search.contains(getattr(getattr(cfg, section), key)), (family, name)
 
 
+def test_fixed_settings_and_pretrained_vectors_leave_the_search(tmp_path):
+    from seqlab.tune import tuned_space
+
+    cfg = build_config(data="demo", family="gru", settings={"model.layers": 2})
+    space = tuned_space(cfg, {"model.layers", "train.lr"})
+    assert "model.layers" not in space and "train.lr" not in space and "model.embed_dim" in space
+    cfg.model.embeddings = str(tmp_path / "vectors.txt")
+    assert "model.embed_dim" not in tuned_space(cfg, set())
+
+
 def test_tiny_study_writes_best_config_trials_plots_and_final_bundle_then_resumes(tmp_path, capsys):
     pytest.importorskip("optuna")
     data, out = write_csv(tmp_path / "d.csv"), tmp_path / "tune"

@@ -130,9 +130,7 @@ def tune_config(
 
     check_budget(budget_minutes, trials)
     check_settings(cfg)
-    if cfg.model.embeddings:  # pretrained vectors set the embedding size
-        fixed = {*fixed, "model.embed_dim"}
-    space = {k: v for k, v in search_space(cfg.task, cfg.model.family).items() if k not in fixed}
+    space = tuned_space(cfg, fixed)
     if not space:
         raise SeqlabError(f"nothing to tune: every setting the {cfg.model.family} family searches is fixed by a "
                           "flag or --config; leave some out")
@@ -148,6 +146,14 @@ def tune_config(
         if overwrite and not resume:
             _clear(out)
         return _search(optuna, cfg, out, space, budget_minutes, trials, splits, pruner)
+
+
+def tuned_space(cfg: RunConfig, fixed: set[str] | frozenset[str]) -> dict[str, Search]:
+    """The run's search space less the `fixed` settings (and, with pretrained vectors, the
+    embedding size, which is theirs)."""
+    if cfg.model.embeddings:
+        fixed = {*fixed, "model.embed_dim"}
+    return {k: v for k, v in search_space(cfg.task, cfg.model.family).items() if k not in fixed}
 
 
 def _clear(out: Path) -> None:
