@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,21 +63,45 @@ def cross_validate(
     return crossval.cross_validate(cfg, k, Path(out), final=final, overwrite=overwrite)
 
 
+def tune(
+    *,
+    out: str | Path,
+    budget_minutes: float,
+    task: str = "classify",
+    data: str | None = None,
+    family: str | None = None,
+    trials: int | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    config: str | Path | None = None,
+    **settings: Any,
+) -> dict[str, Any]:
+    """Hyperparameter search (seqlab.tune, needs the `tune` extra): the best config in
+    out/best.yaml, the final bundle in out/final, the trials table and plots; returns the report."""
+    from seqlab import tune as tuning
+
+    return tuning.tune(out=out, budget_minutes=budget_minutes, task=task, data=data, family=family, trials=trials,
+                       resume=resume, overwrite=overwrite, config=config, **settings)
+
+
 def train_config(
     cfg: RunConfig, out: Path, *, resume: str | None = None, splits: dict[str, list] | None = None,
-    overwrite: bool = False,
+    overwrite: bool = False, epoch_hooks: Sequence[Callable[[int, dict[str, float]], None]] = (),
 ) -> Bundle | None:
     """Train `cfg` into the run folder `out`, which is checked and locked first
-    (seqlab.runfolder: another run's bundle there needs `overwrite`)."""
+    (seqlab.runfolder: another run's bundle there needs `overwrite`). `epoch_hooks`: functions
+    called with (epoch, metrics) after each epoch's validation (training.EpochHook; an
+    estimator family has no epochs and never calls them)."""
     from seqlab.runfolder import absolute_sources, claim
 
     check_settings(cfg)
     absolute_sources(cfg)  # the bundle finds its data from any working directory
     with claim(Path(out), overwrite=overwrite, resume=bool(resume)):
-        return _train_claimed(cfg, Path(out), resume, splits)
+        return _train_claimed(cfg, Path(out), resume, splits, epoch_hooks)
 
 
-def _train_claimed(cfg: RunConfig, out: Path, resume: str | None, splits: dict[str, list] | None) -> Bundle | None:
+def _train_claimed(cfg: RunConfig, out: Path, resume: str | None, splits: dict[str, list] | None,
+                   epoch_hooks: Sequence[Callable[[int, dict[str, float]], None]] = ()) -> Bundle | None:
     family = family_of(cfg.model.family)
     task = make_task(cfg)
     if not family.neural and not task.accepts_estimators:
@@ -100,7 +125,8 @@ def _train_claimed(cfg: RunConfig, out: Path, resume: str | None, splits: dict[s
 
     from seqlab.training import fit  # Lightning is imported only when training
 
-    result = fit(task, model, items["train"], items["validation"], cfg.train, out, resume=resume)
+    result = fit(task, model, items["train"], items["validation"], cfg.train, out, resume=resume,
+                 epoch_hooks=epoch_hooks)
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized() and dist.get_rank() != 0:

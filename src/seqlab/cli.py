@@ -14,7 +14,7 @@ from typing import Any
 
 from seqlab.errors import SeqlabError
 
-SETTING_VERBS = ("train", "compare")  # verbs that take every setting as a flag
+SETTING_VERBS = ("train", "compare", "tune")  # verbs that take every setting as a flag
 
 
 class UsageError(Exception):
@@ -134,6 +134,24 @@ def _add_training_verbs(verb, verb_hint: str | None) -> None:
     p.add_argument("--task", default="classify", help="task shape (default: classify)")
     p.add_argument("--config", help="YAML file of settings")
     p.add_argument("--overwrite", action="store_true", help="replace a previous comparison in OUT")
+    if verb_hint in SETTING_VERBS:
+        _add_setting_flags(p)
+
+    p = verb("tune", "search a family's settings with Optuna on the validation split, then train the best "
+             "(needs pip install 'seqlab[tune]')",
+             "seqlab tune --data cr --family cnn --budget-minutes 15 --out runs/cr-tune\n"
+             "         seqlab train --config runs/cr-tune/best.yaml --out runs/cr-best   # the best config again")
+    p.add_argument("--task", default="classify", help="task shape (default: classify)")
+    p.add_argument("--data", help="dataset name or a file/folder path")
+    p.add_argument("--family", default=None, help="linear, bow, cnn, rnn, lstm or gru (default: lstm)")
+    p.add_argument("--budget-minutes", type=float, required=True, metavar="M",
+                   help="start no trial after M minutes (the final bundle is trained after the search)")
+    p.add_argument("--trials", type=int, default=None, metavar="N", help="run at most N trials (default: until the budget)")
+    p.add_argument("--out", required=True,
+                   help="run folder: study.db, trials.csv, best.yaml, final/ (the bundle), tune.md and plots")
+    p.add_argument("--config", help="YAML file of settings; they and the flags below are fixed, not searched")
+    p.add_argument("--resume", action="store_true", help="continue the study in OUT/study.db with more trials")
+    p.add_argument("--overwrite", action="store_true", help="replace a previous study in OUT")
     if verb_hint in SETTING_VERBS:
         _add_setting_flags(p)
 
@@ -283,6 +301,19 @@ def cmd_train(args) -> None:
     recipe = _recipe(args, settings)
     _print(args, {"bundle": args.out, "split": split, "metrics": metrics[split], "recipe": recipe},
            f"{text}\nrecipe: {recipe}")
+
+
+def cmd_tune(args) -> None:
+    from seqlab.tune import tune
+
+    report = tune(out=args.out, budget_minutes=args.budget_minutes, task=args.task, data=args.data,
+                  family=args.family, trials=args.trials, resume=args.resume, overwrite=args.overwrite,
+                  config=args.config, **_settings(args))
+    best, default = report["best"], report["default"]
+    versus = f" (default recipe: {default['value']:.4f})" if default else ""
+    _print(args, report, f"best of {report['trials']} trials: trial {best['trial']}, validation "
+                         f"{report['monitor'].removeprefix('val_')} {best['value']:.4f}{versus}\n"
+                         f"config: {args.out}/best.yaml  bundle: {report['final']}  report: {args.out}/tune.md")
 
 
 def cmd_test(args) -> None:
@@ -508,7 +539,7 @@ COMMANDS = {
     "train": cmd_train, "test": cmd_test, "predict": cmd_predict, "compare": cmd_compare,
     "probe": cmd_probe, "bow": cmd_bow, "datasets": cmd_datasets, "demo": cmd_demo,
     "generate": cmd_generate, "inspect": cmd_inspect, "translate": cmd_translate,
-    "serve": cmd_serve, "export": cmd_export,
+    "serve": cmd_serve, "export": cmd_export, "tune": cmd_tune,
 }
 
 
@@ -549,7 +580,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"seqlab: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        resumable = args.verb == "train" and getattr(args, "out", None)
+        resumable = args.verb in ("train", "tune") and getattr(args, "out", None)
         print("seqlab: interrupted" + ("; resume with --resume" if resumable else ""), file=sys.stderr)
         return 130
     except BrokenPipeError:

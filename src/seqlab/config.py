@@ -23,16 +23,61 @@ from seqlab.errors import SeqlabError
 def setting(default: Any = MISSING, help: str = "", *, flag: str | None = None, choices: tuple | None = None,
             min: float | None = None, max: float | None = None, above: float | None = None,
             below: float | None = None, check: Callable[[Any], Any] | None = None,
-            default_factory: Callable[[], Any] | None = None, cli: bool = True) -> Any:
+            default_factory: Callable[[], Any] | None = None, cli: bool = True,
+            search: Search | None = None) -> Any:
     """A dataclass field that declares, next to its definition, what the CLI and the checks
     need: its --help text, its flag (default: --field-name), and its valid values (choices;
     min/max inclusive, above/below exclusive; `check` raises SeqlabError). None is always
-    valid for Optional fields. `cli=False`: no generated flag (the verb has its own)."""
+    valid for Optional fields. `cli=False`: no generated flag (the verb has its own).
+    `search`: the range `seqlab tune` explores for it (see `search_space`)."""
     meta = {"help": help, "flag": flag, "choices": choices, "min": min, "max": max, "above": above,
-            "below": below, "check": check, "cli": cli}
+            "below": below, "check": check, "cli": cli, "search": search}
     if default_factory is not None:
         return field(default_factory=default_factory, metadata=meta)
     return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class Search:
+    """The values `seqlab tune` tries for one setting: a numeric range [low, high] (integers
+    when `integer`, sampled on a log scale when `log`), or a few `choices`. Declared once, on the
+    setting's own field, so every family that reads a shared setting searches the same range.
+    List settings (cnn kernel sizes) are offered as comma-separated strings ("3,4,5"), which
+    the config reads back as lists; the search library accepts only plain values."""
+
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    integer: bool = False
+    choices: tuple | None = None
+
+    def contains(self, value: Any) -> bool:
+        if self.choices is not None:
+            return as_choice(value) in self.choices
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        return self.low <= value <= self.high and (not self.integer or float(value).is_integer())
+
+
+def log_range(low: float, high: float) -> Search:
+    return Search(low, high, log=True)
+
+
+def float_range(low: float, high: float) -> Search:
+    return Search(low, high)
+
+
+def int_range(low: int, high: int) -> Search:
+    return Search(low, high, integer=True)
+
+
+def one_of(*choices: Any) -> Search:
+    return Search(choices=tuple(choices))
+
+
+def as_choice(value: Any) -> Any:
+    """A setting's value as a search choice: lists become "3,4,5"."""
+    return ",".join(map(str, value)) if isinstance(value, list | tuple) else value
 
 
 @dataclass
@@ -75,12 +120,12 @@ class ModelConfig:
     family's and each task's own settings dataclass (composed by `model_config_type`)."""
 
     family: str = setting("lstm", "bow, cnn, rnn, lstm, gru or linear", cli=False)
-    embed_dim: int = setting(128, "embedding size", min=1)
-    hidden_dim: int = setting(128, "hidden size (rnn state, bow MLP)", min=1)
-    dropout: float = setting(0.2, "dropout rate", min=0, below=1)
+    embed_dim: int = setting(128, "embedding size", min=1, search=one_of(64, 128, 200, 300))
+    hidden_dim: int = setting(128, "hidden size (rnn state, bow MLP)", min=1, search=one_of(64, 128, 256))
+    dropout: float = setting(0.2, "dropout rate", min=0, below=1, search=float_range(0.0, 0.6))
     # tag, classify: training reads a word seen c times as <unk> with probability a/(a + c)
     word_dropout: float = setting(0.0, "tag/classify: training reads a word seen c times as <unk> with "
-                                  "chance A/(A+c)", min=0)
+                                  "chance A/(A+c)", min=0, search=float_range(0.0, 3.0))
     # pretrained word vectors for the input tokens (GloVe / word2vec text / fastText .vec)
     embeddings: str | None = setting(None, "initialize the token embeddings from a GloVe, word2vec-text or "
                                      "fastText .vec file (gzip ok); --embed-dim defaults to its size")
@@ -94,15 +139,16 @@ ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
 @dataclass
 class TrainConfig:
     epochs: int = setting(5, "maximum epochs", min=1)
-    batch_size: int = setting(64, "examples per batch", min=1)
-    lr: float = setting(1e-3, "Adam learning rate", above=0)
+    batch_size: int = setting(64, "examples per batch", min=1, search=one_of(32, 50, 64, 100))
+    lr: float = setting(1e-3, "Adam learning rate", above=0, search=log_range(3e-4, 1e-2))
     weight_decay: float = setting(0.0, "Adam weight decay", min=0)
     lr_decay: float = setting(1.0, "multiply the learning rate by this after each epoch (default 1)",
                               above=0, max=1)
     # keep an exponential moving average of the weights (decay per step; 0 = off); validation,
     # checkpoints and the bundle use the average, which is smoother than the last step's weights
     ema: float = setting(0.0, "evaluate and keep an exponential moving average of the weights with this "
-                         "per-step decay, e.g. 0.999 (default 0 = off)", min=0, below=1)
+                         "per-step decay, e.g. 0.999 (default 0 = off)", min=0, below=1,
+                         search=one_of(0.0, 0.99, 0.999))
     grad_clip: float = setting(1.0, "gradient norm clipping (0 = off)", min=0)
     label_smoothing: float = setting(0.0, "translate: label smoothing of the training loss", min=0, below=1)
     patience: int = setting(3, "early stopping patience in epochs (0 = off)", min=0)
@@ -338,6 +384,25 @@ def implied_layers(task: str, source: Any, family: str) -> list[tuple[str, dict[
         (f"{family} defaults", dict(family_of(family).defaults)),
         (f"{task} recipe for {family}", dict(kind.family_defaults.get(family_key(family), {}))),
     ]
+
+
+def search_space(task: str, family: str) -> dict[str, Search]:
+    """What `seqlab tune` explores for a (task, family), by `section.field`: every setting that
+    declares a `search` range and that such a run reads. That is the family's own settings and
+    the task's, plus, for a neural family, the shared model and training settings, less those
+    its row declares unused (`Family.unused`: cnn has no hidden layer). An estimator family
+    (linear) is fit in one call without Lightning: only its own settings. Sorted by name, so the
+    sampler sees one stable order."""
+    from seqlab.families import family_key, family_of
+
+    row, key = family_of(family), family_key(family)
+    space: dict[str, Search] = {}
+    for name, f, _, owner in iter_settings():
+        search = f.metadata.get("search")
+        shared = owner in SECTIONS
+        if search is not None and (owner in (key, task) or (shared and row.neural and name not in row.unused)):
+            space[name] = search
+    return dict(sorted(space.items()))
 
 
 def recipe_summary(task: str, source: Any, family: str, explicit: set[str]) -> str:

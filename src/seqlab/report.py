@@ -150,3 +150,48 @@ def plot_attention(source: list[str], target: list[str], weights: np.ndarray, pa
     ax.set_ylabel("translation")
     ax.set_title("attention weights")
     save_figure(fig, path)
+
+
+def plot_tuning_history(rows: list[dict[str, Any]], path: Path, label: str, maximize: bool = True) -> None:
+    """seqlab tune's optimization history: each trial's validation figure (pruned trials at
+    their last epoch's) and the best completed one so far."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4))
+    for state, style in (("COMPLETE", {"color": "C0", "marker": "o", "label": "completed"}),
+                         ("PRUNED", {"color": "0.6", "marker": "x", "label": "pruned (last epoch)"})):
+        points = [(r["number"], r["value"]) for r in rows if r["state"] == state and r["value"] is not None]
+        if points:
+            ax.scatter(*zip(*points), **style)
+    best, steps = None, []
+    for r in sorted(rows, key=lambda r: r["number"]):
+        if r["state"] == "COMPLETE" and r["value"] is not None and np.isfinite(r["value"]):
+            if best is None or (r["value"] > best if maximize else r["value"] < best):
+                best = r["value"]
+        if best is not None:
+            steps.append((r["number"], best))
+    if steps:
+        ax.step(*zip(*steps), where="post", color="C1", label="best so far")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("trial")
+    ax.set_ylabel(label)
+    ax.set_title("optimization history")
+    if ax.collections or ax.lines:
+        ax.legend(fontsize=8)
+    save_figure(fig, path)
+
+
+def plot_importances(importances: dict[str, float], path: Path) -> None:
+    """seqlab tune's parameter importances (fANOVA share of the validation figure's variance)."""
+    plt = pyplot()
+    names = sorted(importances, key=importances.get)
+    fig, ax = plt.subplots(figsize=(6.4, max(2.5, 0.4 * len(names) + 1)))
+    if names:
+        ax.barh(names, [importances[n] for n in names], color="C0")
+        ax.set_xlabel("importance (share of variance)")
+    else:
+        ax.text(0.5, 0.5, "not enough completed trials that differ", ha="center", va="center")
+        ax.set_axis_off()
+    ax.set_title("parameter importance")
+    save_figure(fig, path)

@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -211,6 +212,24 @@ class _EpochLines(Callback):
         print(f"seqlab: epoch {trainer.current_epoch + 1}/{trainer.max_epochs}  {text}", file=sys.stderr, flush=True)
 
 
+# A plain function called after each epoch's validation with (epoch from 0, the logged metrics:
+# val_*, train_*): how code that must not import Lightning watches a run (seqlab.tune's pruning).
+EpochHook = Callable[[int, dict[str, float]], None]
+
+
+class _EpochHooks(Callback):
+    """Calls the run's epoch hooks on every rank (a hook that raises stops each rank alike).
+    An exception a hook raises (optuna.TrialPruned) ends the run and propagates out of `fit`."""
+
+    def __init__(self, hooks: Sequence[EpochHook]):
+        self.hooks = list(hooks)
+
+    def on_train_epoch_end(self, trainer, pl_module):  # after the epoch's validation
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith(("train_", "val_"))}
+        for hook in self.hooks:
+            hook(trainer.current_epoch, metrics)
+
+
 def _progress(cfg: TrainConfig) -> list[Callback]:
     if not cfg.progress:
         return []
@@ -313,8 +332,10 @@ def fit(
     out_dir: Path,
     *,
     resume: str | None = None,
+    epoch_hooks: Sequence[EpochHook] = (),
 ) -> FitResult:
-    """Train with Lightning; afterwards `model` holds the best validation weights."""
+    """Train with Lightning; afterwards `model` holds the best validation weights.
+    `epoch_hooks` are called after each epoch's validation (EpochHook)."""
     _quiet_lightning()
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     ckpt_dir = out_dir / "checkpoints"
@@ -326,6 +347,8 @@ def fit(
     checkpoint, throughput = _checkpoint(task, ckpt_dir), Throughput()
     logger = _CSVLogger(str(out_dir), name="logs", version="", keep_below_step=resumed_step)
     callbacks = [checkpoint, *_last_checkpoints(cfg, ckpt_dir), throughput, *_training_callbacks(task, cfg)]
+    if epoch_hooks:
+        callbacks.append(_EpochHooks(epoch_hooks))
     trainer = _trainer(cfg, [*callbacks, *_progress(cfg)], logger)
     start = time.perf_counter()
     from lightning.fabric.utilities.exceptions import MisconfigurationException

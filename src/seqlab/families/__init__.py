@@ -32,6 +32,8 @@ class Family:
     settings: type  # the family's own settings dataclass (-> model.<field>, --flags)
     # settings the family implies unless the user sets them (e.g. Kim 2014's dropout 0.5)
     defaults: dict[str, Any] = field(default_factory=dict)
+    # shared settings the family never reads: `seqlab tune` leaves them out of its search
+    unused: tuple[str, ...] = ()
 
     @property
     def neural(self) -> bool:
@@ -41,7 +43,7 @@ class Family:
 FAMILIES: dict[str, Family] = {
     "linear": Family(LinearEstimator, LinearSettings),
     "bow": Family(BagOfWords, BowSettings, {"model.dropout": 0.0}),
-    "cnn": Family(ConvEncoder, ConvSettings, {"model.dropout": 0.5}),
+    "cnn": Family(ConvEncoder, ConvSettings, {"model.dropout": 0.5}, unused=("model.hidden_dim",)),
     "rnn": Family(RecurrentEncoder, RecurrentSettings),
 }
 

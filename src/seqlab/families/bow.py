@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from seqlab.config import setting
+from seqlab.config import one_of, setting
 from seqlab.families.base import Encoded, Encoder, keras_init, length_mask, masked_mean
 
 if TYPE_CHECKING:
@@ -27,8 +27,9 @@ CAUSAL_CONTEXT = 8
 
 @dataclass
 class BowSettings:
-    bigrams: bool = setting(False, "bow: add hashed bigram features (fastText style)")
-    hash_buckets: int = setting(2**18, "bow: buckets for hashed bigrams", min=1)
+    bigrams: bool = setting(False, "bow: add hashed bigram features (fastText style)", search=one_of(False, True))
+    # 2**18 buckets x 128 dims is 33M dense-Adam parameters: minutes per trial on sentence sets
+    hash_buckets: int = setting(2**18, "bow: buckets for hashed bigrams", min=1, search=one_of(2**14, 2**16))
 
 
 class BagOfWords(Encoder):

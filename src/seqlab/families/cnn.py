@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from seqlab.config import setting
+from seqlab.config import one_of, setting
 from seqlab.families.base import (
     Encoded,
     Encoder,
@@ -34,8 +34,8 @@ if TYPE_CHECKING:
 @dataclass
 class ConvSettings:
     kernel_sizes: list[int] = setting(None, "cnn filter widths, e.g. 3,4,5", default_factory=lambda: [3, 4, 5],
-                                      min=1)
-    filters: int = setting(100, "cnn filters per width", min=1)
+                                      min=1, search=one_of("3,4,5", "2,3,4", "1,2,3", "3,5,7"))
+    filters: int = setting(100, "cnn filters per width", min=1, search=one_of(50, 100, 200))
 
 
 class ConvEncoder(Encoder):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from seqlab.config import setting
+from seqlab.config import int_range, log_range, one_of, setting
 
 if TYPE_CHECKING:
     from seqlab.config import RunConfig
@@ -24,11 +24,12 @@ FEATURE_KINDS = ("count", "tfidf", "binary")  # seqlab.linear.FEATURE_KINDS, wit
 
 @dataclass
 class LinearSettings:
-    features: str = setting("tfidf", "linear: count, tfidf or binary", choices=FEATURE_KINDS)
-    ngram_max: int = setting(1, "linear: longest n-gram", min=1)
+    features: str = setting("tfidf", "linear: count, tfidf or binary", choices=FEATURE_KINDS,
+                            search=one_of(*FEATURE_KINDS))
+    ngram_max: int = setting(1, "linear: longest n-gram", min=1, search=int_range(1, 3))
     min_df: int = setting(1, "linear: drop n-grams seen in fewer training documents", min=1)
-    nb: bool = setting(False, "linear: naive-Bayes feature scaling (NBSVM)")
-    C: float = setting(3.0, "linear: inverse regularization strength", above=0)
+    nb: bool = setting(False, "linear: naive-Bayes feature scaling (NBSVM)", search=one_of(False, True))
+    C: float = setting(3.0, "linear: inverse regularization strength", above=0, search=log_range(0.01, 100.0))
 
 
 class LinearEstimator:

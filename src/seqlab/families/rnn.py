@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from seqlab.config import setting
+from seqlab.config import int_range, one_of, setting
 from seqlab.errors import SeqlabError
 from seqlab.families.base import (
     Encoded,
@@ -40,10 +40,10 @@ POOLINGS = ("last", "max", "mean")
 class RecurrentSettings:
     cell: str = setting("lstm", "recurrent cell: lstm, gru or rnn (translate: the decoder's with a bow/cnn "
                         "encoder)", choices=tuple(CELLS))
-    layers: int = setting(1, "stacked recurrent layers", min=1)
-    bidirectional: bool = setting(False, "read both directions (rnn family)")
+    layers: int = setting(1, "stacked recurrent layers", min=1, search=int_range(1, 2))
+    bidirectional: bool = setting(False, "read both directions (rnn family)", search=one_of(False, True))
     pooling: str = setting("last", "rnn sequence summary: last, max, mean, or several joined with + (max+mean)",
-                           check=lambda spec: parse_pooling(spec))
+                           check=lambda spec: parse_pooling(spec), search=one_of("last", "max", "mean", "max+mean"))
 
 
 def parse_pooling(spec: str) -> tuple[str, ...]:
