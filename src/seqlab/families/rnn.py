@@ -20,6 +20,7 @@ from seqlab.errors import SeqlabError
 from seqlab.families.base import (
     Encoded,
     Encoder,
+    Trace,
     embed,
     keras_init,
     last_step,
@@ -101,14 +102,36 @@ class RecurrentEncoder(Encoder):
         self.summary_dim = self.state_dim * len(self.poolings)
         keras_init(self)
 
-    def _run_bidirectional(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def _run_bidirectional(self, x: torch.Tensor, lengths: torch.Tensor,
+                           record: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """`record` (trace) receives each layer's forward and backward outputs by name."""
         for i, (fwd, bwd) in enumerate(zip(self.forward_layers, self.backward_layers)):
             if i:
                 x = self.dropout(x)
             out_f, _ = fwd(x)  # (B, T, H)
             out_b, _ = bwd(reverse_within_length(x, lengths))
-            x = torch.cat([out_f, reverse_within_length(out_b, lengths)], dim=-1)  # (B, T, 2H)
+            out_b = reverse_within_length(out_b, lengths)
+            if record is not None:
+                record[f"layer {i + 1} forward"], record[f"layer {i + 1} backward"] = out_f, out_b
+            x = torch.cat([out_f, out_b], dim=-1)  # (B, T, 2H)
         return x
+
+    def trace(self, ids: torch.Tensor, lengths: torch.Tensor, extra=None) -> Trace:
+        """Every layer's (and direction's) hidden state h per step (an LSTM's cell state c is
+        left out). A stacked one-direction module hides its lower layers' outputs, so each
+        layer is rerun on its own with the stacked module's own weights."""
+        x = embed(self.embedding, ids, extra)
+        layers: dict[str, torch.Tensor] = {}
+        if self.bidirectional:
+            self._run_bidirectional(x, lengths, record=layers)
+            return Trace(layers)
+        for k in range(self.rnn.num_layers):
+            single = type(self.rnn)(x.size(-1), self.rnn.hidden_size, batch_first=True).to(x.device)
+            single.load_state_dict({name: getattr(self.rnn, f"{name[:-1]}{k}") for name, _ in
+                                    single.named_parameters()})
+            x, _ = single(x)
+            layers[f"layer {k + 1}"] = x
+        return Trace(layers)
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor, state=None, extra=None) -> Encoded:
         mask = length_mask(lengths, ids.size(1))  # (B, T)

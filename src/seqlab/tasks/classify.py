@@ -20,7 +20,14 @@ from seqlab.data.batching import pad_sequences
 from seqlab.errors import SeqlabError
 from seqlab.families import build_encoder
 from seqlab.graphs import Graph, example_ids
-from seqlab.tasks.base import StepOutput, Task, drop_words, label_report, word_dropout_table
+from seqlab.tasks.base import (
+    Reading,
+    StepOutput,
+    Task,
+    drop_words,
+    label_report,
+    word_dropout_table,
+)
 
 
 class SequenceClassifier(nn.Module):
@@ -36,7 +43,7 @@ class SequenceClassifier(nn.Module):
 class ClassifyTask(Task):
     runtime_layout = "classifier"  # which seqlab.onnx runner runs its exported graphs
     name = "classify"
-    verbs = frozenset({"predict", "probe"})
+    verbs = frozenset({"predict", "probe", "trace"})
     accepts_estimators = True
     # The best general recipe per family, chosen on CR, MPQA, SUBJ, TREC (3-fold CV) and names,
     # with IMDB's presets as the starting point (bench/suite.py, BENCHMARKS.md "the sentence
@@ -166,6 +173,47 @@ class ClassifyTask(Task):
             }
             for row in probs
         ]
+
+    # -- the live page -------------------------------------------------------------------
+    def trace_input(self, model, text: str, max_tokens: int) -> Reading:
+        if isinstance(model, nn.Module):
+            return super().trace_input(model, text, max_tokens)
+        words = text.split()  # an estimator reads whole texts with its own vectorizer
+        return Reading(words[:max_tokens], None, truncated=len(words) > max_tokens)
+
+    def trace_outputs(self, model, reading: Reading) -> dict[str, Any]:
+        """p(class | prefix) after each token, and occlusion attributions: how much the
+        predicted class's probability drops when one token is left out.
+
+        Prefixes are rerun as a batch (row t = tokens 0..t) rather than reading the head off
+        each step's state: that is exact for every family, and for a bidirectional RNN (whose
+        backward state at t has read the tokens after t) it is the only honest prefix
+        verdict: what the model would say had the text ended at t."""
+        n = len(reading.tokens)
+        probs = self._variant_probs(model, reading, [list(range(t + 1)) for t in range(n)])  # (T, C)
+        full = probs[-1]
+        label = int(full.argmax())
+        if n > 1:
+            without = self._variant_probs(model, reading, [[i for i in range(n) if i != t] for t in range(n)])
+            attribution = (full[label] - without[:, label]).tolist()
+        else:
+            attribution = [float(full[label])]
+        return {
+            "labels": self.labels,
+            "prediction": {"label": self.labels[label],
+                           "probabilities": {lab: round(float(p), 6) for lab, p in zip(self.labels, full)}},
+            "steps": {"kind": "prefix_probabilities", "values": np.round(probs, 4).tolist()},
+            "attribution": {"method": "occlusion", "label": self.labels[label],
+                            "values": [round(float(a), 4) for a in attribution]},
+        }
+
+    @torch.no_grad()
+    def _variant_probs(self, model, reading: Reading, keep: list[list[int]]) -> np.ndarray:
+        """Class probabilities of variants of the text, each the tokens at `keep[i]`: (N, C)."""
+        if reading.ids is None:
+            return model.predict_proba([" ".join(reading.tokens[i] for i in rows) for rows in keep])
+        ids, lengths = pad_sequences([reading.ids[0, rows].numpy() for rows in keep])
+        return torch.softmax(model(ids, lengths).float(), dim=-1).numpy()
 
     def format_prediction(self, text: str, output: dict[str, Any]) -> str:
         return f"{output['label']}\t{output['probabilities'][output['label']]:.3f}\t{text}"
