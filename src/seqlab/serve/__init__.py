@@ -6,6 +6,9 @@
     POST /v1/models/{name}/generate     lm: prime, length, temperature, top_k, seed, stream;
                                         generate: condition, n, ...
     POST /v1/models/{name}/translate    {"texts": [...], "beam": 5, "n_best": 3}, micro-batched
+    POST /v1/models/{name}/inspect      {"text": ...}: tokens, every layer's per-step states and the
+                                        task's per-step outputs (seqlab.introspect), bounded
+    GET  /                              the live lecture page (static HTML/JS/CSS in serve/static)
     GET  /metrics                       Prometheus text;  /docs: the OpenAPI page
 
 This module imports nothing of the web stack, so the CLI can describe the verb without it.

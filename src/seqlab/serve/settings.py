@@ -23,6 +23,8 @@ class Limits:
     max_generate_tokens: int = 2_000  # tokens one lm generation writes
     max_samples: int = 100  # texts one conditional generation writes (n)
     max_beam: int = 16  # translate beam width (and n-best)
+    max_inspect_tokens: int = 128  # tokens one inspect document reads (a longer text is cut)
+    max_inspect_units: int = 64  # units per layer one inspect document shows
 
 
 @dataclass
