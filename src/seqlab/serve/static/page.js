@@ -49,7 +49,9 @@ function draw() {
   Views.selectOptions("mt-model", named("translator"), state.mtModel);
   const doc = state.docs[state.rnnModel];
   const layers = doc ? doc.layers.map((l) => l.name) : [];
-  if (!layers.includes(state.rnnLayer)) state.rnnLayer = layers[layers.length - 1] || null;
+  // the top layer; of a bidirectional one, the forward direction (it reads as the lecture draws)
+  const top = layers.filter((n) => n.split(" ")[1] === String(layers.length && layers[layers.length - 1].split(" ")[1]));
+  if (!layers.includes(state.rnnLayer)) state.rnnLayer = top.find((n) => n.endsWith("forward")) || top[0] || null;
   Views.selectOptions("rnn-layer", layers, state.rnnLayer);
   $("sort-units").checked = state.sortUnits;
   Views.drawBow(state);
@@ -144,13 +146,13 @@ async function saveView() {
     ["/", "/static/page.css", "/static/api.js", "/static/views.js", "/static/page.js"].map(
       async (path) => (await fetch(path)).text()));
   const data = JSON.stringify({ state: { ...state, timing: null } }).replace(/</g, "\\u003c");
-  const names = ["api", "views", "page"];
-  let page = html.replace('<link rel="stylesheet" href="/static/page.css">', () => `<style>\n${css}</style>`);
-  page = page.replace('<script src="/static/api.js"></script>',
-    () => `<script>window.SEQLAB_SAVED = ${data};</script>\n<script src="/static/api.js"></script>`);
-  names.forEach((name, i) => {
-    page = page.replace(`<script src="/static/${name}.js"></script>`, () => `<script>\n${scripts[i]}</script>`);
-  });
+  // inlined code must not end its <script> element early: "</script" becomes "<\/script"
+  const inline = (code) => code.replace(/<\/(script)/gi, "<\\/$1");
+  const sources = { api: scripts[0], views: scripts[1], page: scripts[2] };
+  let page = html.replace(/<link rel="stylesheet" href="\/static\/page\.css">/, () => `<style>\n${css}</style>`);
+  page = page.replace(/<script src="\/static\/(\w+)\.js"><\/script>/g, (_, name) =>
+    (name === "api" ? `<script>window.SEQLAB_SAVED = ${data};<\/script>\n` : "")
+    + `<script>\n${inline(sources[name])}<\/script>`);
   const link = document.createElement("a");
   link.href = URL.createObjectURL(new Blob([page], { type: "text/html" }));
   link.download = "seqlab-view.html";

@@ -45,8 +45,8 @@ function drawBow(state) {
   const ca = count(a), cb = count(b);
   const vocab = [...new Set([...a, ...b])].sort();
   table.append(el("tr", {}, el("th", { text: "sentence" }), ...vocab.map((w) => el("th", { class: "word", text: w }))));
-  for (const [name, counts] of [["A: " + state.text, ca], ["B: " + state.textB, cb]]) {
-    table.append(el("tr", { class: "bow-row" }, el("th", { class: "sentence", text: name }),
+  for (const [name, text, counts] of [["A", state.text, ca], ["B", state.textB, cb]]) {
+    table.append(el("tr", { class: "bow-row" }, el("th", { class: "sentence", title: text, text: name }),
       ...vocab.map((w) => el("td", { class: counts.get(w) ? "on" : "", text: String(counts.get(w) || 0) }))));
   }
   const same = vocab.every((w) => (ca.get(w) || 0) === (cb.get(w) || 0));
