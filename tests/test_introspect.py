@@ -77,11 +77,26 @@ def test_prefix_verdicts_equal_the_model_on_each_prefix_and_occlusion_drops(tmp_
     label = bundle.labels.index(out["prediction"]["label"])
     full = _probs(bundle, ids)
     assert out["prediction"]["probabilities"][bundle.labels[label]] == pytest.approx(float(full[label]), abs=1e-4)
-    attribution = out["attribution"]["values"]
-    assert len(attribution) == len(ids)
+    attribution = out["attribution"]
+    assert len(attribution["values"]) == len(ids)
     for t in (0, 5):
-        without = _probs(bundle, ids[:t] + ids[t + 1:])
-        assert attribution[t] == pytest.approx(float(full[label] - without[label]), abs=1e-3)
+        if family == "bow":  # occlusion: the drop in p(label) without token t
+            assert attribution["method"] == "occlusion"
+            without = _probs(bundle, ids[:t] + ids[t + 1:])
+            assert attribution["values"][t] == pytest.approx(float(full[label] - without[label]), abs=1e-3)
+        else:  # gradient x input ~ the change in p(label) when token t's vector grows by a small share
+            assert attribution["method"] == "gradient x input"
+            eps = 1e-3
+
+            def grow(module, args, vectors, t=t, eps=eps):
+                vectors = vectors.clone()
+                vectors[:, t] *= 1 + eps
+                return vectors
+
+            hook = bundle.model.encoder.token_embedding.register_forward_hook(grow)
+            grown = _probs(bundle, ids)
+            hook.remove()
+            assert attribution["values"][t] == pytest.approx(float(grown[label] - full[label]) / eps, abs=2e-3)
 
 
 def test_cnn_windows_win_max_pooling_and_bow_shares_sum_to_the_bag(tmp_path):

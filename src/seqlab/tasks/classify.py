@@ -182,8 +182,8 @@ class ClassifyTask(Task):
         return Reading(words[:max_tokens], None, truncated=len(words) > max_tokens)
 
     def trace_outputs(self, model, reading: Reading) -> dict[str, Any]:
-        """p(class | prefix) after each token, and occlusion attributions: how much the
-        predicted class's probability drops when one token is left out.
+        """p(class | prefix) after each token, and per-token attributions for the predicted
+        class.
 
         Prefixes are rerun as a batch (row t = tokens 0..t) rather than reading the head off
         each step's state: that is exact for every family, and for a bidirectional RNN (whose
@@ -193,27 +193,61 @@ class ClassifyTask(Task):
         probs = self._variant_probs(model, reading, [list(range(t + 1)) for t in range(n)])  # (T, C)
         full = probs[-1]
         label = int(full.argmax())
-        if n > 1:
-            without = self._variant_probs(model, reading, [[i for i in range(n) if i != t] for t in range(n)])
-            attribution = (full[label] - without[:, label]).tolist()
-        else:
-            attribution = [float(full[label])]
         return {
             "labels": self.labels,
             "prediction": {"label": self.labels[label],
                            "probabilities": {lab: round(float(p), 6) for lab, p in zip(self.labels, full)}},
             "steps": {"kind": "prefix_probabilities", "values": np.round(probs, 4).tolist()},
-            "attribution": {"method": "occlusion", "label": self.labels[label],
-                            "values": [round(float(a), 4) for a in attribution]},
+            "attribution": self._attribution(model, reading, label, full),
         }
 
+    def _attribution(self, model, reading: Reading, label: int, full: np.ndarray) -> dict[str, Any]:
+        """Gradient x input (Denil et al. 2014): d p(label) / d token vector . token vector,
+        one backward pass, when the encoder's token table yields one vector per token (rnn,
+        cnn); else occlusion, the drop in p(label) when the token is left out (bow averages
+        its table's rows inside one EmbeddingBag call; linear reads whole texts)."""
+        n = len(reading.tokens)
+        if reading.ids is not None:
+            seen: list[torch.Tensor] = []
+
+            def leaf(module, args, out):  # the token vectors as a leaf to differentiate by
+                if out.dim() == 3:  # (1, T, E): one vector per token (frozen tables too)
+                    seen.append(out.detach().requires_grad_())
+                    return seen[-1]
+                return None
+
+            hook = self.input_encoder(model).token_embedding.register_forward_hook(leaf)
+            try:
+                with torch.enable_grad():
+                    logits = model(reading.ids, reading.lengths)
+                    vectors = seen[0] if seen else None
+                    if vectors is not None:
+                        p = torch.softmax(logits.float(), dim=-1)[0, label]
+                        [grad] = torch.autograd.grad(p, vectors)
+                        values = (grad * vectors)[0].sum(dim=-1).tolist()
+                        return {"method": "gradient x input", "label": self.labels[label],
+                                "values": [round(float(v), 4) for v in values]}
+            finally:
+                hook.remove()
+        if n == 1:
+            return {"method": "occlusion", "label": self.labels[label], "values": [round(float(full[label]), 4)]}
+        without = self._variant_probs(model, reading, [[i for i in range(n) if i != t] for t in range(n)])
+        return {"method": "occlusion", "label": self.labels[label],
+                "values": [round(float(full[label] - w), 4) for w in without[:, label]]}
+
     @torch.no_grad()
-    def _variant_probs(self, model, reading: Reading, keep: list[list[int]]) -> np.ndarray:
-        """Class probabilities of variants of the text, each the tokens at `keep[i]`: (N, C)."""
+    def _variant_probs(self, model, reading: Reading, keep: list[list[int]], chunk: int = 12) -> np.ndarray:
+        """Class probabilities of variants of the text, each the tokens at `keep[i]`: (N, C).
+        Run in chunks of similar length, so short prefixes are not padded to the longest."""
         if reading.ids is None:
             return model.predict_proba([" ".join(reading.tokens[i] for i in rows) for rows in keep])
-        ids, lengths = pad_sequences([reading.ids[0, rows].numpy() for rows in keep])
-        return torch.softmax(model(ids, lengths).float(), dim=-1).numpy()
+        order = sorted(range(len(keep)), key=lambda i: len(keep[i]))
+        out = np.zeros((len(keep), len(self.labels)), dtype=np.float32)
+        for start in range(0, len(order), chunk):
+            rows = order[start:start + chunk]
+            ids, lengths = pad_sequences([reading.ids[0, keep[i]].numpy() for i in rows])
+            out[rows] = torch.softmax(model(ids, lengths).float(), dim=-1).numpy()
+        return out
 
     def format_prediction(self, text: str, output: dict[str, Any]) -> str:
         return f"{output['label']}\t{output['probabilities'][output['label']]:.3f}\t{text}"

@@ -77,9 +77,10 @@ async function updateMain() {
     if (text.trim()) {
       await Promise.all([
         ...readers.map(async (name) => { docs[name] = await Api.inspect(name, text); }),
-        ...state.classifiers.map(async (m) => {
-          predictions[m.name] = await Api.predict(m.name, textB.trim() ? [text, textB] : [text]);
-        }),
+        // sentence A's verdict comes with its inspect document; B only needs a prediction
+        ...(textB.trim() ? state.classifiers.map(async (m) => {
+          predictions[m.name] = (await Api.predict(m.name, [textB]))[0];
+        }) : []),
       ]);
     }
   } catch (e) { if (id === mainRequest) failed(e); return; }

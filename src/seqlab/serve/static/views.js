@@ -61,7 +61,8 @@ function drawSide(state) {
   const table = clear("side-table");
   table.append(el("tr", {}, ...["model", "family", "test accuracy", "A", "B"].map((h) => el("th", { text: h }))));
   for (const m of state.classifiers) {
-    const preds = state.predictions[m.name] || [];
+    const doc = state.docs[m.name];
+    const preds = [doc && doc.outputs.prediction, state.predictions[m.name]];
     const acc = m.metrics && m.metrics.accuracy !== undefined
       ? `${(100 * m.metrics.accuracy).toFixed(1)}%${m.metrics_split === "test" ? "" : " (" + m.metrics_split + ")"}` : "–";
     const cell = (p) => {
@@ -175,7 +176,7 @@ function drawWhy(state) {
     const values = doc.outputs.attribution.values;
     const top = Math.max(1e-6, ...values.map(Math.abs));
     const row = el("div", { class: "why-row" }, el("span", { class: "label",
-      text: `${m.name} → ${doc.outputs.attribution.label}` }));
+      text: `${m.name} → ${doc.outputs.attribution.label} (${doc.outputs.attribution.method})` }));
     doc.tokens.forEach((t, i) => row.append(el("span", { class: "attr" },
       el("span", { class: "attr-bar " + (values[i] >= 0 ? "pos" : "neg"),
         style: { height: Math.round(28 * Math.abs(values[i]) / top) + "px" }, title: values[i].toFixed(4) }),
