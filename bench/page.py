@@ -2,14 +2,16 @@
 screenshot per view for the README.
 
     python bench/page.py time imdb-gru=runs/imdb-gru
-    python bench/page.py shots imdb-gru=runs/imdb-gru imdb-cnn=runs/imdb-cnn --demo
+    python bench/page.py shots imdb-gru=runs/imdb-gru imdb-cnn=runs/imdb-cnn --demo --others runs/page
 
 `time` serves the given classifier(s) alone and types 50-token sentences into the page (each
 a new shuffle, so no answer is cached): the update time is from the debounced request to the
 drawn page (page.js's window.seqlabTiming), median and 90th percentile of --repeats, recorded
 with the server's own inspect latency for the same text. `shots` writes bench/page_<view>.png;
 --demo adds the tests' small bundles (demo gru/bow/cnn classifiers, a tagger, a char lm and a
-translator, tests/helpers.py) so that every view has a model. Needs Playwright and the
+translator, tests/helpers.py) so that every view has a model; --others DIR trains (once,
+into DIR) small real ones instead for the other tasks: a UD-EWT tagger, a tinyshakespeare
+char lm and a Multi30k translator, a few minutes on 2 cores. Needs Playwright and the
 system's Chromium (`pip install 'seqlab[browser]'`, `apt-get install chromium`).
 """
 
@@ -99,7 +101,31 @@ def time_updates(models: list[str], repeats: int) -> None:
         server.stop()
 
 
-def screenshots(models: list[str], demo: bool) -> None:
+# small real models of the other tasks for the screenshots: (task, dataset, config, settings)
+OTHERS = {
+    "ud-tagger": ("tag", "ud-ewt", "ud-ewt-lstm.yaml", {"data.limit": 3000, "train.epochs": 3}),
+    "shakespeare": ("lm", "tinyshakespeare", None, {"model.family": "lstm", "model.hidden_dim": 256,
+                                                    "train.epochs": 1, "train.seq_len": 100}),
+    "de-en": ("translate", "multi30k", "multi30k-gru-attention.yaml", {"data.limit": 6000, "train.epochs": 4,
+                                                                      "train.precision": "32-true"}),
+}
+
+
+def train_others(folder: Path) -> list[str]:
+    import seqlab
+    from common import SHARED_DATA
+
+    out = []
+    for name, (task, data, config, settings) in OTHERS.items():
+        target = folder / name
+        if not (target / "config.json").is_file():
+            seqlab.train(out=target, task=task, data=data, config=config and str(ROOT / "configs" / config),
+                         **{"data.data_dir": str(SHARED_DATA), "train.progress": False, **settings})
+        out.append(f"{name}={target}")
+    return out
+
+
+def screenshots(models: list[str], demo: bool, others: str | None) -> None:
     from playwright.sync_api import sync_playwright
 
     if demo:
@@ -107,7 +133,10 @@ def screenshots(models: list[str], demo: bool) -> None:
         from helpers import tiny_page_bundles
 
         folder = Path(tempfile.mkdtemp(prefix="seqlab-page-"))
-        models = models + [f"{k}={v}" for k, v in tiny_page_bundles(folder).items()]
+        keep = ("demo-gru", "demo-bow", "demo-cnn") if others else None
+        models = models + [f"{k}={v}" for k, v in tiny_page_bundles(folder).items() if keep is None or k in keep]
+    if others:
+        models = models + train_others(Path(others))
     server = Server(models)
     try:
         with sync_playwright() as p:
@@ -137,13 +166,14 @@ def main() -> None:
     ap.add_argument("models", nargs="*", help="NAME=DIR bundles to serve")
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--demo", action="store_true", help="shots: add the tests' small bundles of every task")
+    ap.add_argument("--others", metavar="DIR", help="shots: train (once) small real tagger, lm and translator here")
     args = ap.parse_args()
     if args.what == "time":
         if not args.models:
             raise SystemExit("give the classifier(s) to time, e.g. imdb-gru=runs/imdb-gru")
         time_updates(args.models, args.repeats)
     else:
-        screenshots(args.models, args.demo)
+        screenshots(args.models, args.demo, args.others)
 
 
 if __name__ == "__main__":

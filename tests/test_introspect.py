@@ -63,8 +63,11 @@ def test_recurrent_document_has_every_layer_and_direction(tmp_path, bidirectiona
     assert torch.allclose(joined, states, atol=1e-3)
 
 
-@pytest.mark.parametrize("family,settings", [("gru", {"model.bidirectional": True, "model.pooling": "max"}),
-                                             ("cnn", {}), ("bow", {})])
+@pytest.mark.parametrize("family,settings", [
+    ("gru", {"model.bidirectional": True, "model.pooling": "last+max+mean"}),  # backward reread per prefix
+    ("lstm", {"model.bidirectional": True, "model.layers": 2, "model.pooling": "max"}),  # every prefix reread
+    ("rnn", {"model.bidirectional": False, "model.layers": 2, "model.pooling": "last+mean"}),  # one reading
+    ("cnn", {}), ("bow", {})])
 def test_prefix_verdicts_equal_the_model_on_each_prefix_and_occlusion_drops(tmp_path, family, settings):
     bundle = _classifier(tmp_path, family, **settings)
     doc = inspect(bundle, TEXT)

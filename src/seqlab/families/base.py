@@ -86,6 +86,19 @@ class Encoder(nn.Module):
         widths) overrides this once for all tasks."""
         return Trace({"states": self(ids, lengths, extra=extra).states})
 
+    def prefix_summaries(self, ids: torch.Tensor, chunk: int = 12) -> torch.Tensor:
+        """The summary of every prefix of one text, as if the text ended there: ids (1, T) ->
+        (T, summary_dim), row t = tokens 0..t (eval mode). The default rereads each prefix,
+        in chunks of similar length so short ones are not padded to the longest; a family
+        that can reuse one reading overrides it."""
+        out = []
+        for start in range(0, ids.size(1), chunk):
+            lengths = torch.arange(start + 1, min(start + chunk, ids.size(1)) + 1, device=ids.device)
+            rows = ids[:, : int(lengths[-1])].expand(len(lengths), -1)
+            rows = rows.masked_fill(~length_mask(lengths, rows.size(1)), PAD_ID)  # pad, not later tokens
+            out.append(self(rows, lengths).summary)
+        return torch.cat(out)
+
 
 def length_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
     """(B,) lengths -> (B, T) bool mask of real steps."""

@@ -143,6 +143,29 @@ class RecurrentEncoder(Encoder):
         summary = torch.cat([self._pool(kind, states, mask, lengths) for kind in self.poolings], dim=-1)
         return Encoded(self.dropout(states), self.dropout(summary), mask, final)
 
+    def prefix_summaries(self, ids: torch.Tensor, chunk: int = 12) -> torch.Tensor:
+        """A forward direction's state at t has read tokens 0..t only, so one reading gives
+        every prefix's share of the summary (cumulative pooling). A single bidirectional
+        layer reruns only its backward direction per prefix (t, t-1, ..., 0). Stacked
+        bidirectional layers read the backward states below: every prefix is reread."""
+        if self.bidirectional and len(self.forward_layers) > 1:
+            return super().prefix_summaries(ids, chunk)
+        x = embed(self.embedding, ids)  # (1, T, E)
+        forward = (self.forward_layers[0](x) if self.bidirectional else self.rnn(x))[0][0]  # (T, H)
+        steps = torch.arange(1, ids.size(1) + 1, device=ids.device, dtype=forward.dtype)[:, None]
+        parts = {"last": [forward], "max": [forward.cummax(dim=0).values], "mean": [forward.cumsum(dim=0) / steps]}
+        if self.bidirectional:
+            backward = []  # per prefix t: its backward outputs, position t first (T of (t + 1, H))
+            for start in range(0, ids.size(1), chunk):
+                lengths = torch.arange(start + 1, min(start + chunk, ids.size(1)) + 1, device=ids.device)
+                rows = x[:, : int(lengths[-1])].expand(len(lengths), -1, -1)
+                out, _ = self.backward_layers[0](reverse_within_length(rows, lengths))
+                backward += [out[i, :n] for i, n in enumerate(lengths.tolist())]
+            parts["last"].append(torch.stack([b[-1] for b in backward]))  # backward ends at position 0
+            parts["max"].append(torch.stack([b.max(dim=0).values for b in backward]))
+            parts["mean"].append(torch.stack([b.mean(dim=0) for b in backward]))
+        return torch.cat([torch.cat(parts[kind], dim=-1) for kind in self.poolings], dim=-1)
+
     def _pool(self, kind: str, states: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         if kind == "max":
             return masked_max(states, mask)

@@ -50,6 +50,10 @@ class ServeSettings:
                                  ("--max-body-kb", self.max_body_kb, 1)):
             if value < low:
                 raise SeqlabError(f"{name} must be at least {low} (got {value})")
+        for name, value in (("--max-inspect-tokens", self.limits.max_inspect_tokens),
+                            ("--max-inspect-units", self.limits.max_inspect_units)):
+            if value < 1:
+                raise SeqlabError(f"{name} must be at least 1 (got {value})")
         if self.runtime not in RUNTIMES:
             raise SeqlabError(f"--runtime must be one of {', '.join(RUNTIMES)} (got {self.runtime!r})")
         if self.max_wait_ms < 0:

@@ -185,12 +185,17 @@ class ClassifyTask(Task):
         """p(class | prefix) after each token, and per-token attributions for the predicted
         class.
 
-        Prefixes are rerun as a batch (row t = tokens 0..t) rather than reading the head off
-        each step's state: that is exact for every family, and for a bidirectional RNN (whose
-        backward state at t has read the tokens after t) it is the only honest prefix
-        verdict: what the model would say had the text ended at t."""
+        The head reads each prefix's summary (Encoder.prefix_summaries: the text as if it
+        ended at t) rather than each step's state: that is exact for every family and
+        pooling, and for a bidirectional RNN (whose backward state at t has read the tokens
+        after t) it is the only honest prefix verdict."""
         n = len(reading.tokens)
-        probs = self._variant_probs(model, reading, [list(range(t + 1)) for t in range(n)])  # (T, C)
+        if reading.ids is None:
+            probs = self._variant_probs(model, reading, [list(range(t + 1)) for t in range(n)])  # (T, C)
+        else:
+            with torch.no_grad():
+                summaries = self.input_encoder(model).prefix_summaries(reading.ids)
+                probs = torch.softmax(model.head(summaries).float(), dim=-1).numpy()
         full = probs[-1]
         label = int(full.argmax())
         return {
