@@ -11,7 +11,7 @@ with the server's own inspect latency for the same text. `shots` writes bench/pa
 --demo adds the tests' small bundles (demo gru/bow/cnn classifiers, a tagger, a char lm and a
 translator, tests/helpers.py) so that every view has a model; --others DIR trains (once,
 into DIR) small real ones instead for the other tasks: a UD-EWT tagger, a tinyshakespeare
-char lm and a Multi30k translator, a few minutes on 2 cores. Needs Playwright and the
+char lm and a Multi30k translator (small slices, a few minutes on 2 cores). Needs Playwright and the
 system's Chromium (`pip install 'seqlab[browser]'`, `apt-get install chromium`).
 """
 
@@ -103,11 +103,14 @@ def time_updates(models: list[str], repeats: int) -> None:
 
 # small real models of the other tasks for the screenshots: (task, dataset, config, settings)
 OTHERS = {
-    "ud-tagger": ("tag", "ud-ewt", "ud-ewt-lstm.yaml", {"data.limit": 3000, "train.epochs": 3}),
-    "shakespeare": ("lm", "tinyshakespeare", None, {"model.family": "lstm", "model.hidden_dim": 256,
-                                                    "train.epochs": 1, "train.seq_len": 100}),
-    "de-en": ("translate", "multi30k", "multi30k-gru-attention.yaml", {"data.limit": 6000, "train.epochs": 4,
-                                                                      "train.precision": "32-true"}),
+    "ud-tagger": ("tag", "ud-ewt", "ud-ewt-lstm.yaml", {"data.limit": 1500, "train.epochs": 2, "model.layers": 1,
+                                                       "model.hidden_dim": 64, "model.char_filters": 30}),
+    "shakespeare": ("lm", "tinyshakespeare", None, {"model.family": "lstm", "model.hidden_dim": 128,
+                                                    "train.epochs": 1, "train.seq_len": 64,
+                                                    "train.max_minutes": 2.0}),
+    "de-en": ("translate", "multi30k", "multi30k-gru-attention.yaml", {
+        "data.limit": 3000, "train.epochs": 3, "model.embed_dim": 64, "model.hidden_dim": 128,
+        "train.precision": "32-true"}),
 }
 
 

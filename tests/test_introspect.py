@@ -163,3 +163,18 @@ def test_tagger_lm_and_translator_outputs(tmp_path):
     assert att["source"] == doc["tokens"] and [t.lstrip("\u2581") for t in att["source"]] == ["ein", "hund"]
     assert len(att["weights"]) == len(att["target"]) and all(len(r) == 2 for r in att["weights"])
     assert all(abs(sum(r) - 1) < 1e-2 for r in att["weights"])
+
+
+def test_linear_classifier_reads_words_with_prefix_verdicts_and_occlusion(tmp_path):
+    cfg = build_config(task="classify", family="linear")
+    task = make_task(cfg)
+    from seqlab.families import family_of
+
+    model, _ = task.fit_estimator(family_of("linear").implementation, REVIEWS)
+    bundle = Bundle(tmp_path, cfg, task, model, {})
+    doc = inspect(bundle, TEXT)
+    assert doc["tokens"] == TEXT.split() and doc["layers"] == [] and doc["views"] == {}
+    out = doc["outputs"]
+    assert out["attribution"]["method"] == "occlusion" and len(out["attribution"]["values"]) == len(doc["tokens"])
+    prefix = model.predict_proba([" ".join(TEXT.split()[:3])])[0]
+    assert out["steps"]["values"][2] == pytest.approx(prefix.tolist(), abs=1e-4)
