@@ -75,7 +75,7 @@ def time_updates(models: list[str], repeats: int) -> None:
             page = browser.new_page()
             page.goto(f"http://127.0.0.1:{server.port}/")
             page.wait_for_function("document.querySelectorAll('#rnn-steps .step').length > 0", timeout=60_000)
-            update, server_ms = [], []
+            update, draw_ms, server_ms = [], [], []
             name = models[0].split("=")[0]
             for i in range(repeats + 2):  # the first two warm up
                 words = REVIEW[:]
@@ -87,11 +87,13 @@ def time_updates(models: list[str], repeats: int) -> None:
                 timing = page.evaluate("window.seqlabTiming")
                 if i >= 2:
                     update.append(timing["ms"])
+                    draw_ms.append(timing["drawMs"])
                     server_ms.append(inspect_ms(server.port, name, text))
             browser.close()
         update.sort()
         metrics = {"tokens": 50, "update_ms_median": statistics.median(update),
                    "update_ms_p90": update[int(0.9 * (len(update) - 1))],
+                   "draw_ms_median": statistics.median(draw_ms),
                    "inspect_request_ms_median": statistics.median(server_ms), "repeats": repeats}
         record("page", Path(models[0].split("=")[-1]).name, "+".join(m.split("=")[0] for m in models),
                "live-update", metrics, wall_s=sum(update) / 1000, peak_rss_mb=rss_mb(server.proc.pid, "VmHWM"),

@@ -88,8 +88,9 @@ async function updateMain() {
   state.docs = docs;
   state.predictions = predictions;
   const tokens = Object.values(docs)[0] ? Object.values(docs)[0].tokens.length : 0;
+  const drawing = performance.now();
   draw();
-  state.timing = { ms: performance.now() - start, tokens };
+  state.timing = { ms: performance.now() - start, drawMs: performance.now() - drawing, tokens };
   window.seqlabTiming = state.timing;
   $("timing").textContent = `updated in ${state.timing.ms.toFixed(0)} ms (${tokens} tokens)`;
   status(`${state.models.length} model(s) served`);

@@ -123,21 +123,33 @@ function drawRnn(state, onUnit) {
       curve.append(el("svg:text", { x: 4, y: 12 + 11 * c, fill: COLORS[c % COLORS.length], class: "legend", text: label }));
     });
   }
-  // units x time: one column per step, one row per unit
+  // units x time: one column per step, one row per unit. Written as one string (thousands of
+  // cells: building them node by node took most of an update's drawing time)
   const order = unitOrder(layer, state.sortUnits), scale = layerScale(layer);
   heatmap.setAttribute("width", width);
   heatmap.setAttribute("height", order.length * UNIT_H);
-  order.forEach((j, row) => {
+  const rows = order.map((j, row) => {
     const unit = layer.shown[j];
-    const g = el("svg:g", { class: "unit" + (unit === state.unit ? " picked" : ""), "data-unit": unit });
+    let cells = "";
     for (let t = 0; t < T; t++) {
-      const v = layer.values[t][j];
-      g.append(el("svg:rect", { class: "cell", x: t * STEP_W, y: row * UNIT_H, width: STEP_W - 1, height: UNIT_H - 1,
-        fill: heat(v / scale), "data-step": t }, el("svg:title", { text: `unit ${unit}, step ${t + 1}: ${v}` })));
+      cells += `<rect class="cell" x="${t * STEP_W}" y="${row * UNIT_H}" width="${STEP_W - 1}" height="${UNIT_H - 1}" `
+        + `fill="${heat(layer.values[t][j] / scale)}" data-step="${t}"></rect>`;
     }
-    g.addEventListener("click", () => onUnit(unit));
-    heatmap.append(g);
+    return `<g class="unit${unit === state.unit ? " picked" : ""}" data-unit="${unit}" data-row="${j}">`
+      + `<title>unit ${unit} (click: colour the text by it)</title>${cells}</g>`;
   });
+  heatmap.innerHTML = rows.join("");
+  heatmap.onclick = (event) => {
+    const g = event.target.closest("g.unit");
+    if (g) onUnit(Number(g.dataset.unit));
+  };
+  heatmap.onmousemove = (event) => {  // one readout instead of a tooltip per cell
+    const cell = event.target.closest("rect.cell");
+    if (!cell) return;
+    const j = Number(cell.parentNode.dataset.row), t = Number(cell.dataset.step);
+    document.getElementById("cell-info").textContent =
+      `unit ${layer.shown[j]}, step ${t + 1} (${shown(doc.tokens[t])}): ${layer.values[t][j]}`;
+  };
   // Karpathy's neuron strip: the text coloured by the picked unit
   const j = layer.shown.indexOf(state.unit);
   const strip = document.getElementById("unit-strip");
