@@ -68,6 +68,7 @@ function draw() {
 
 // -- the main sentence: every classifier and tagger reads it ---------------------------------
 let mainRequest = 0;
+const verdictsB = new Map();  // "model\ntext" -> sentence B's verdict
 async function updateMain() {
   const id = ++mainRequest, start = performance.now();
   const text = state.text, textB = state.textB;
@@ -77,9 +78,12 @@ async function updateMain() {
     if (text.trim()) {
       await Promise.all([
         ...readers.map(async (name) => { docs[name] = await Api.inspect(name, text); }),
-        // sentence A's verdict comes with its inspect document; B only needs a prediction
+        // sentence A's verdict comes with its inspect document; B only needs a prediction,
+        // asked again only when B changed (typing in A does not wait for it)
         ...(textB.trim() ? state.classifiers.map(async (m) => {
-          predictions[m.name] = (await Api.predict(m.name, [textB]))[0];
+          const key = `${m.name}\n${textB}`;
+          if (!verdictsB.has(key)) verdictsB.set(key, (await Api.predict(m.name, [textB]))[0]);
+          predictions[m.name] = verdictsB.get(key);
         }) : []),
       ]);
     }
