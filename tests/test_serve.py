@@ -186,6 +186,19 @@ def test_inspect_reads_one_text_step_by_step_for_every_task(client):
     _error(client.post("/v1/models/names-gen/inspect", json={"text": "x"}), 404, "unsupported")
 
 
+def test_inspect_limits_are_flags():
+    import argparse
+
+    from seqlab.serve import add_arguments, settings_from_args
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    settings = settings_from_args(parser.parse_args(["x", "--max-inspect-tokens", "9", "--max-inspect-units", "3"]))
+    assert (settings.limits.max_inspect_tokens, settings.limits.max_inspect_units) == (9, 3)
+    with pytest.raises(SeqlabError, match="--max-inspect-units must be at least 1"):
+        settings_from_args(parser.parse_args(["x", "--max-inspect-units", "0"])).check()
+
+
 def test_the_page_and_its_static_files_are_served(client):
     page = client.get("/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
