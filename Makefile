@@ -5,7 +5,7 @@ BIN = $(VENV)/bin
 
 $(BIN)/seqlab: pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q -c constraints.txt -e '.[dev,serve,onnx,tune]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev,serve,onnx,tune,browser]'
 	touch $@
 
 install: $(BIN)/seqlab

@@ -109,9 +109,10 @@ def test_health_models_and_docs(client, bundles):
     assert set(models) == set(bundles)
     assert models["names"]["task"] == "classify" and "Russian" in models["names"]["labels"]
     assert "accuracy" in models["names"]["metrics"] and models["names"]["seqlab_version"]
-    assert models["de-en"]["verbs"] == ["predict", "translate"]
+    assert models["de-en"]["verbs"] == ["predict", "trace", "translate"]
     assert "Russian" in models["names-gen"]["conditions"]
     assert models["names"]["limits"]["max_texts"] == Limits().max_texts
+    assert models["names"]["limits"]["max_inspect_tokens"] == Limits().max_inspect_tokens
     assert client.get("/docs").status_code == 200
     assert "/v1/models/{name}/translate" in client.get("/openapi.json").json()["paths"]
 
@@ -159,6 +160,52 @@ async def _concurrently(app, requests: list[tuple[str, dict]]) -> list[httpx.Res
             answers = await asyncio.gather(*(c.post(url, json=body) for url, body in requests))
             answers.append(await c.get("/metrics"))
             return answers
+
+
+def test_inspect_reads_one_text_step_by_step_for_every_task(client):
+    doc = client.post("/v1/models/names/inspect", json={"text": "Nakamura"}).json()
+    n = len(doc["tokens"])
+    assert doc["model"] == "names" and doc["task"] == "classify" and n == len("nakamura")
+    assert [layer["name"] for layer in doc["layers"]][-2:] == ["layer 1 forward", "layer 1 backward"]
+    assert all(len(layer["values"]) == n for layer in doc["layers"])
+    out = doc["outputs"]
+    assert len(out["steps"]["values"]) == n and len(out["attribution"]["values"]) == n
+    predicted = client.post("/v1/models/names/predict", json={"text": "Nakamura"}).json()
+    assert out["prediction"]["label"] == predicted["label"]
+    small = client.post("/v1/models/names/inspect", json={"text": "Nakamura", "max_tokens": 3, "max_units": 2}).json()
+    assert small["truncated"] and len(small["tokens"]) == 3 and len(small["layers"][0]["values"][0]) == 2
+    tags = client.post("/v1/models/tagger/inspect", json={"text": "The dog ran home ."}).json()["outputs"]
+    assert len(tags["tags"]) == 5 and all(0 < c <= 1 for c in tags["confidence"])
+    lm = client.post("/v1/models/shakespeare/inspect", json={"text": "To be"}).json()["outputs"]
+    assert len(lm["next"]) == 5 and all(len(top) == 5 for top in lm["next"])
+    mt = client.post("/v1/models/de-en/inspect", json={"text": "Ein Hund rennt."}).json()["outputs"]
+    assert mt["n_best"][0]["translation"] == mt["translation"] and mt["attention"]["weights"]
+    _error(client.post("/v1/models/names/inspect", json={"text": " "}), 422)
+    _error(client.post("/v1/models/names/inspect", json={}), 422)
+    _error(client.post("/v1/models/names/inspect", json={"text": "x", "max_units": 10**6}), 422, "over_limit")
+    _error(client.post("/v1/models/names-gen/inspect", json={"text": "x"}), 404, "unsupported")
+
+
+def test_inspect_limits_are_flags():
+    import argparse
+
+    from seqlab.serve import add_arguments, settings_from_args
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    settings = settings_from_args(parser.parse_args(["x", "--max-inspect-tokens", "9", "--max-inspect-units", "3"]))
+    assert (settings.limits.max_inspect_tokens, settings.limits.max_inspect_units) == (9, 3)
+    with pytest.raises(SeqlabError, match="--max-inspect-units must be at least 1"):
+        settings_from_args(parser.parse_args(["x", "--max-inspect-units", "0"])).check()
+
+
+def test_the_page_and_its_static_files_are_served(client):
+    page = client.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    for src in ("/static/api.js", "/static/views.js", "/static/page.js", "/static/page.css"):
+        assert src in page.text
+        assert client.get(src).status_code == 200
+    assert "cdn" not in page.text.lower() and "https://" not in page.text
 
 
 def test_concurrent_requests_are_micro_batched(bundles, client):
@@ -224,6 +271,8 @@ def test_token_guards_everything_but_health(bundles):
         _ready(c)
         for path in ("/v1/models", "/metrics", "/docs"):
             assert c.get(path).status_code == 401
+        assert c.get("/").status_code == 200 and c.get("/static/page.js").status_code == 200  # no model data
+        assert c.post("/v1/models/names/inspect", json={"text": "x"}).status_code == 401
         r = c.post("/v1/models/names/predict", json={"text": "x"}, headers={"Authorization": "Bearer wrong"})
         _error(r, 401, "unauthorized")
         ok = {"Authorization": "Bearer s3cret"}

@@ -13,7 +13,7 @@ to its token embeddings via `embed` below. With extra_dim=0 (the default) nothin
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
@@ -31,6 +31,17 @@ class Encoded:
     summary: torch.Tensor  # (B, summary_dim): one vector per sequence
     mask: torch.Tensor  # (B, T) bool, True at real (non-pad) steps
     state: Any = None  # recurrent state after the last step (carried across lm windows)
+
+
+@dataclass
+class Trace:
+    """One reading of a batch laid open for the live page (seqlab.introspect): the per-step
+    states of each layer (and direction) by name, and views a family adds of its own, each a
+    tensor with batch first (cnn: the window that wins max-over-time pooling; bow: each
+    token's share of the bag)."""
+
+    layers: dict[str, torch.Tensor]  # name -> (B, T, H) per-step states
+    views: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 class Encoder(nn.Module):
@@ -68,6 +79,25 @@ class Encoder(nn.Module):
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor, state: Any = None,
                 extra: torch.Tensor | None = None) -> Encoded:
         raise NotImplementedError
+
+    def trace(self, ids: torch.Tensor, lengths: torch.Tensor, extra: torch.Tensor | None = None) -> Trace:
+        """The per-step states of every layer (eval mode; no state carried in). The default is
+        the contract's own states; a family with more inside (layers, directions, filter
+        widths) overrides this once for all tasks."""
+        return Trace({"states": self(ids, lengths, extra=extra).states})
+
+    def prefix_summaries(self, ids: torch.Tensor, chunk: int = 12) -> torch.Tensor:
+        """The summary of every prefix of one text, as if the text ended there: ids (1, T) ->
+        (T, summary_dim), row t = tokens 0..t (eval mode). The default rereads each prefix,
+        in chunks of similar length so short ones are not padded to the longest; a family
+        that can reuse one reading overrides it."""
+        out = []
+        for start in range(0, ids.size(1), chunk):
+            lengths = torch.arange(start + 1, min(start + chunk, ids.size(1)) + 1, device=ids.device)
+            rows = ids[:, : int(lengths[-1])].expand(len(lengths), -1)
+            rows = rows.masked_fill(~length_mask(lengths, rows.size(1)), PAD_ID)  # pad, not later tokens
+            out.append(self(rows, lengths).summary)
+        return torch.cat(out)
 
 
 def length_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:

@@ -16,7 +16,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from seqlab.config import one_of, setting
-from seqlab.families.base import Encoded, Encoder, keras_init, length_mask, masked_mean
+from seqlab.families.base import Encoded, Encoder, Trace, keras_init, length_mask, masked_mean
 
 if TYPE_CHECKING:
     from seqlab.config import ModelConfig
@@ -79,3 +79,18 @@ class BagOfWords(Encoder):
             bag = torch.cat([bag, masked_mean(extra.to(bag.dtype), mask)], dim=-1)  # (B, E + X)
         summary = self.mlp(bag)  # (B, H)
         return Encoded(self.mlp(emb), summary, mask)
+
+    def trace(self, ids: torch.Tensor, lengths: torch.Tensor, extra=None) -> Trace:
+        """Each token's features through the MLP (the per-step states), and the view
+        "bag share" (B, T, E): each token's embedding divided by the bag's size, so the shares
+        of a text sum to its bag vector (hashed bigrams' rows, when on, are left out)."""
+        layers = {"token features": self(ids, lengths, extra=extra).states}
+        if self.causal:
+            return Trace(layers)
+        mask = length_mask(lengths, ids.size(1))
+        emb = F.embedding(ids, self.bag.weight, padding_idx=0)  # (B, T, E)
+        n = lengths.clamp(min=1).to(emb.dtype)
+        if self.buckets:
+            n = n + (lengths - 1).clamp(min=0).to(emb.dtype)  # the bag also averages T-1 bigram rows
+        share = emb * mask[..., None] / n[:, None, None]
+        return Trace(layers, {"bag share": share})

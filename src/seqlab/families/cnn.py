@@ -20,6 +20,7 @@ from seqlab.config import one_of, setting
 from seqlab.families.base import (
     Encoded,
     Encoder,
+    Trace,
     embed,
     keras_init,
     length_mask,
@@ -65,3 +66,20 @@ class ConvEncoder(Encoder):
         states = torch.cat(feats, dim=1).transpose(1, 2)  # (B, T, F * n_widths)
         summary = self.dropout(masked_max(states, mask))  # (B, F * n_widths)
         return Encoded(self.dropout(states), summary, mask)
+
+    def trace(self, ids: torch.Tensor, lengths: torch.Tensor, extra=None) -> Trace:
+        """Each filter width's activations per step, and per filter the window of tokens
+        that wins max-over-time pooling: views "width K window" (B, F, 2) = first and last
+        token of the window (clipped to the text) and "width K max" (B, F) its activation."""
+        states = self(ids, lengths, extra=extra).states  # (B, T, F * n_widths), eval: no dropout
+        mask = length_mask(lengths, ids.size(1))
+        layers, views = {}, {}
+        for k, feats in zip(self.kernel_sizes, states.split(states.size(-1) // len(self.kernel_sizes), dim=-1)):
+            name = f"width {k}"
+            layers[name] = feats
+            best = feats.masked_fill(~mask[..., None], float("-inf")).max(dim=1)  # over time: (B, F)
+            start = best.indices - self._padding(k)[0]  # step t's window starts left of t by the left pad
+            last = (lengths - 1)[:, None]
+            views[f"{name} window"] = torch.stack([start.clamp(min=0), (start + k - 1).clamp(max=last)], dim=-1)
+            views[f"{name} max"] = best.values
+        return Trace(layers, views)

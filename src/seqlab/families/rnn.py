@@ -20,6 +20,7 @@ from seqlab.errors import SeqlabError
 from seqlab.families.base import (
     Encoded,
     Encoder,
+    Trace,
     embed,
     keras_init,
     last_step,
@@ -101,14 +102,36 @@ class RecurrentEncoder(Encoder):
         self.summary_dim = self.state_dim * len(self.poolings)
         keras_init(self)
 
-    def _run_bidirectional(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def _run_bidirectional(self, x: torch.Tensor, lengths: torch.Tensor,
+                           record: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """`record` (trace) receives each layer's forward and backward outputs by name."""
         for i, (fwd, bwd) in enumerate(zip(self.forward_layers, self.backward_layers)):
             if i:
                 x = self.dropout(x)
             out_f, _ = fwd(x)  # (B, T, H)
             out_b, _ = bwd(reverse_within_length(x, lengths))
-            x = torch.cat([out_f, reverse_within_length(out_b, lengths)], dim=-1)  # (B, T, 2H)
+            out_b = reverse_within_length(out_b, lengths)
+            if record is not None:
+                record[f"layer {i + 1} forward"], record[f"layer {i + 1} backward"] = out_f, out_b
+            x = torch.cat([out_f, out_b], dim=-1)  # (B, T, 2H)
         return x
+
+    def trace(self, ids: torch.Tensor, lengths: torch.Tensor, extra=None) -> Trace:
+        """Every layer's (and direction's) hidden state h per step (an LSTM's cell state c is
+        left out). A stacked one-direction module hides its lower layers' outputs, so each
+        layer is rerun on its own with the stacked module's own weights."""
+        x = embed(self.embedding, ids, extra)
+        layers: dict[str, torch.Tensor] = {}
+        if self.bidirectional:
+            self._run_bidirectional(x, lengths, record=layers)
+            return Trace(layers)
+        for k in range(self.rnn.num_layers):
+            single = type(self.rnn)(x.size(-1), self.rnn.hidden_size, batch_first=True).to(x.device)
+            single.load_state_dict({name: getattr(self.rnn, f"{name[:-1]}{k}") for name, _ in
+                                    single.named_parameters()})
+            x, _ = single(x)
+            layers[f"layer {k + 1}"] = x
+        return Trace(layers)
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor, state=None, extra=None) -> Encoded:
         mask = length_mask(lengths, ids.size(1))  # (B, T)
@@ -119,6 +142,29 @@ class RecurrentEncoder(Encoder):
             states, final = self.rnn(x, state)  # (B, T, H)
         summary = torch.cat([self._pool(kind, states, mask, lengths) for kind in self.poolings], dim=-1)
         return Encoded(self.dropout(states), self.dropout(summary), mask, final)
+
+    def prefix_summaries(self, ids: torch.Tensor, chunk: int = 12) -> torch.Tensor:
+        """A forward direction's state at t has read tokens 0..t only, so one reading gives
+        every prefix's share of the summary (cumulative pooling). A single bidirectional
+        layer reruns only its backward direction per prefix (t, t-1, ..., 0). Stacked
+        bidirectional layers read the backward states below: every prefix is reread."""
+        if self.bidirectional and len(self.forward_layers) > 1:
+            return super().prefix_summaries(ids, chunk)
+        x = embed(self.embedding, ids)  # (1, T, E)
+        forward = (self.forward_layers[0](x) if self.bidirectional else self.rnn(x))[0][0]  # (T, H)
+        steps = torch.arange(1, ids.size(1) + 1, device=ids.device, dtype=forward.dtype)[:, None]
+        parts = {"last": [forward], "max": [forward.cummax(dim=0).values], "mean": [forward.cumsum(dim=0) / steps]}
+        if self.bidirectional:
+            backward = []  # per prefix t: its backward outputs, position t first (T of (t + 1, H))
+            for start in range(0, ids.size(1), chunk):
+                lengths = torch.arange(start + 1, min(start + chunk, ids.size(1)) + 1, device=ids.device)
+                rows = x[:, : int(lengths[-1])].expand(len(lengths), -1, -1)
+                out, _ = self.backward_layers[0](reverse_within_length(rows, lengths))
+                backward += [out[i, :n] for i, n in enumerate(lengths.tolist())]
+            parts["last"].append(torch.stack([b[-1] for b in backward]))  # backward ends at position 0
+            parts["max"].append(torch.stack([b.max(dim=0).values for b in backward]))
+            parts["mean"].append(torch.stack([b.mean(dim=0) for b in backward]))
+        return torch.cat([torch.cat(parts[kind], dim=-1) for kind in self.poolings], dim=-1)
 
     def _pool(self, kind: str, states: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         if kind == "max":

@@ -6,6 +6,9 @@
     POST /v1/models/{name}/generate     lm: prime, length, temperature, top_k, seed, stream;
                                         generate: condition, n, ...
     POST /v1/models/{name}/translate    {"texts": [...], "beam": 5, "n_best": 3}, micro-batched
+    POST /v1/models/{name}/inspect      {"text": ...}: tokens, every layer's per-step states and the
+                                        task's per-step outputs (seqlab.introspect), bounded
+    GET  /                              the live lecture page (static HTML/JS/CSS in serve/static)
     GET  /metrics                       Prometheus text;  /docs: the OpenAPI page
 
 This module imports nothing of the web stack, so the CLI can describe the verb without it.
@@ -56,6 +59,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"characters per text or prime (default {lim.max_text_chars})")
     p.add_argument("--max-generate-tokens", type=int, default=lim.max_generate_tokens,
                    help=f"tokens one generation may write (default {lim.max_generate_tokens})")
+    p.add_argument("--max-inspect-tokens", type=int, default=lim.max_inspect_tokens,
+                   help=f"tokens one /inspect document reads (default {lim.max_inspect_tokens})")
+    p.add_argument("--max-inspect-units", type=int, default=lim.max_inspect_units,
+                   help=f"units per layer one /inspect document shows (default {lim.max_inspect_units})")
     p.add_argument("--token", default=os.environ.get("SEQLAB_TOKEN"),
                    help="require 'Authorization: Bearer TOKEN' on every endpoint but health (default $SEQLAB_TOKEN)")
     p.add_argument("--runtime", choices=RUNTIMES, default=d.runtime,
@@ -65,7 +72,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def settings_from_args(args: argparse.Namespace) -> ServeSettings:
     limits = Limits(max_texts=args.max_texts, max_text_chars=args.max_text_chars,
-                    max_generate_tokens=args.max_generate_tokens)
+                    max_generate_tokens=args.max_generate_tokens, max_inspect_tokens=args.max_inspect_tokens,
+                    max_inspect_units=args.max_inspect_units)
     return ServeSettings(models=list(args.models), host=args.host, port=args.port, workers=args.workers,
                          max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms, max_queue=args.max_queue,
                          timeout=args.timeout, max_body_kb=args.max_body_kb, token=args.token or None,

@@ -1,5 +1,5 @@
 """The HTTP API over served bundles (FastAPI): health, models, predict, generate, translate,
-metrics. Routes dispatch on the verbs each task declares, never on task or family names;
+inspect, metrics, and the live lecture page (static files) at /. Routes dispatch on the verbs each task declares, never on task or family names;
 the answers are what `seqlab predict/generate/translate --json` prints for the same input.
 """
 
@@ -21,15 +21,23 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.responses import (
+    FileResponse,
+    JSONResponse,
+    PlainTextResponse,
+    Response,
+    StreamingResponse,
+)
+from starlette.staticfiles import StaticFiles
 
 from seqlab.errors import SeqlabError
 from seqlab.serve.batching import MicroBatcher, QueueFull
 from seqlab.serve.guard import ApiError, Guard, error_response
 from seqlab.serve.metrics import Metrics
-from seqlab.serve.schemas import GenerateRequest, PredictRequest, TranslateRequest
+from seqlab.serve.schemas import GenerateRequest, InspectRequest, PredictRequest, TranslateRequest
 from seqlab.serve.settings import ServeSettings
 
+STATIC = Path(__file__).resolve().parent / "static"  # the live lecture page: plain HTML/JS/CSS
 log = logging.getLogger("uvicorn.error")  # configured by uvicorn: start-up lines reach the terminal
 _END = object()
 
@@ -217,6 +225,13 @@ def _handlers(app: FastAPI) -> None:
 def _routes(app: FastAPI, server: Server) -> None:
     limits = server.limits
 
+    @app.get("/", include_in_schema=False)
+    async def page():
+        """The live lecture page (static; it reads /v1/models and .../inspect)."""
+        return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
     @app.get("/health/live", tags=["health"])
     async def live():
         return {"status": "live"}
@@ -264,6 +279,23 @@ def _routes(app: FastAPI, server: Server) -> None:
             outputs = await server.batched(model, ("translate", beam, n), run, texts)
             items = [{"source": s, "translation": h[0]["translation"], "n_best": h} for s, h in zip(texts, outputs)]
         return JSONResponse(items[0] if single else items)
+
+    @app.post("/v1/models/{name}/inspect", tags=["models"])
+    async def inspect(name: str, body: InspectRequest):
+        """One text read step by step (the live page's data): tokens, every layer's per-step
+        states, and the task's per-step outputs; bounded by the inspect limits."""
+        from seqlab.introspect import InspectLimits, inspect
+
+        model = server.model(name, "trace")
+        server.check_chars(body.text, "the text")
+        if not body.text.strip():
+            raise ApiError(422, "the text is empty: give some text")
+        server.check_range(body.max_tokens, "max_tokens", 1, limits.max_inspect_tokens)
+        server.check_range(body.max_units, "max_units", 1, limits.max_inspect_units)
+        bounds = InspectLimits(body.max_tokens or limits.max_inspect_tokens, body.max_units or limits.max_inspect_units)
+        loop = asyncio.get_running_loop()
+        doc = await server.within(loop.run_in_executor(model.executor, inspect, model.bundle, body.text, bounds))
+        return JSONResponse({"model": name, **doc})
 
     @app.post("/v1/models/{name}/generate", tags=["models"])
     async def generate(name: str, body: GenerateRequest, request: Request):

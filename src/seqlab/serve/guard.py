@@ -38,9 +38,15 @@ def _endpoint(path: str, models: set[str]) -> tuple[str, str]:
     parts = path.strip("/").split("/")
     if len(parts) == 4 and parts[:2] == ["v1", "models"]:
         return f"/v1/models/{{name}}/{parts[3]}", parts[2] if parts[2] in models else ""
-    if path in ("/health/live", "/health/ready", "/v1/models", "/metrics", "/docs", "/openapi.json"):
+    if path in ("/", "/health/live", "/health/ready", "/v1/models", "/metrics", "/docs", "/openapi.json"):
         return path, ""
+    if path.startswith("/static/"):
+        return "/static", ""
     return "other", ""
+
+
+def _open_path(path: str) -> bool:
+    return path == "/" or path.startswith(("/health/", "/static/"))
 
 
 class Guard:
@@ -91,7 +97,8 @@ class Guard:
         await self.app(scope, receive_limited, send_counted)
 
     def _refuse(self, scope):
-        if self.token is not None and not scope["path"].startswith("/health/"):
+        # health and the page's static files hold no model data; the page asks for the token
+        if self.token is not None and not _open_path(scope["path"]):
             given = ""
             for key, value in scope["headers"]:
                 if key == b"authorization":

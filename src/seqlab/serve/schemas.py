@@ -39,3 +39,12 @@ class GenerateRequest(_Body):
     condition: str | None = Field(None, description="generate: what to write for")
     n: int = Field(10, description="generate: how many texts")
     guidance: float | None = Field(None, description="generate: classifier-free guidance weight")
+
+
+class InspectRequest(_Body):
+    """One text laid open step by step for the live page (seqlab.introspect): tokens,
+    every layer's states, the task's per-step outputs."""
+
+    text: str = Field(..., examples=["The movie my friend has not seen is good"])
+    max_tokens: int | None = Field(None, description="read at most this many tokens (default and most: the limit)")
+    max_units: int | None = Field(None, description="units shown per layer (default and most: the limit)")

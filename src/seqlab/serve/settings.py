@@ -23,6 +23,8 @@ class Limits:
     max_generate_tokens: int = 2_000  # tokens one lm generation writes
     max_samples: int = 100  # texts one conditional generation writes (n)
     max_beam: int = 16  # translate beam width (and n-best)
+    max_inspect_tokens: int = 128  # tokens one inspect document reads (a longer text is cut)
+    max_inspect_units: int = 64  # units per layer one inspect document shows
 
 
 @dataclass
@@ -48,6 +50,10 @@ class ServeSettings:
                                  ("--max-body-kb", self.max_body_kb, 1)):
             if value < low:
                 raise SeqlabError(f"{name} must be at least {low} (got {value})")
+        for name, value in (("--max-inspect-tokens", self.limits.max_inspect_tokens),
+                            ("--max-inspect-units", self.limits.max_inspect_units)):
+            if value < 1:
+                raise SeqlabError(f"{name} must be at least 1 (got {value})")
         if self.runtime not in RUNTIMES:
             raise SeqlabError(f"--runtime must be one of {', '.join(RUNTIMES)} (got {self.runtime!r})")
         if self.max_wait_ms < 0:

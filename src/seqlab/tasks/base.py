@@ -45,6 +45,23 @@ def limit_examples(splits: dict[str, list], limit: int | None, seed: int) -> dic
 
 
 @dataclass
+class Reading:
+    """One text as a model reads it, for seqlab.introspect: the tokens shown and a one-row
+    batch for the input encoder (ids (1, T), plus the task's per-step features)."""
+
+    tokens: list[str]
+    ids: torch.Tensor | None  # (1, T); None for an estimator family (it reads the text itself)
+    extra: torch.Tensor | None = None  # (1, T, X) features fed beside the ids (tagger's chars)
+    batch: dict[str, torch.Tensor] | None = None  # the task's own batch, when it needs more than ids
+    truncated: bool = False
+    text: str = ""  # the text read (when not truncated)
+
+    @property
+    def lengths(self) -> torch.Tensor:
+        return torch.tensor([self.ids.size(1)])
+
+
+@dataclass
 class StepOutput:
     """One forward pass over a batch: the loss, what the metrics read, and the state to carry
     into the next batch (the language model's recurrent state; None elsewhere)."""
@@ -69,6 +86,8 @@ class Task:
     #   translate  source sentences -> target sentences (translate)
     #   probe      minimal-pair order probe and class probabilities (classify)
     #   inspect    per-step states and next-token guesses of one passage (lm)
+    #   trace      one text laid open for the live page: per-step states and outputs
+    #              (trace_input / trace_outputs below; seqlab.introspect, POST .../inspect)
     verbs: frozenset[str] = frozenset({"predict"})
     # the task's own model settings (a dataclass of `setting` fields), or None
     settings: type | None = None
@@ -303,6 +322,15 @@ class Task:
         graph (`runner`: the task's seqlab.onnx runner) instead of the torch model."""
         raise SeqlabError(f"seqlab test --runtime onnx cannot test a {self.name} model; leave out --runtime onnx")
 
+    # -- the live page (verb "trace") -----------------------------------------------------
+    def trace_input(self, model: nn.Module, text: str, max_tokens: int) -> Reading:
+        """`text` as the input encoder reads it, cut to `max_tokens` tokens."""
+        return read_tokens(self.tokenizer, text, max_tokens)
+
+    def trace_outputs(self, model: nn.Module, reading: Reading) -> dict[str, Any]:
+        """What the task makes of each step of `reading` (JSON-able): the page's outputs."""
+        raise SeqlabError(f"a {self.name} model cannot be inspected step by step")
+
     # -- persistence ---------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
         """JSON-able fitted state stored in config.json (labels, ...)."""
@@ -317,6 +345,26 @@ class Task:
 
 
 # -- what several tasks share -------------------------------------------------------------
+def read_tokens(tokenizer: TextTokenizer, text: str, max_tokens: int) -> Reading:
+    """A Reading of `text` by a tokenizer: the surface tokens when they line up with the ids
+    (word level: an unknown word shows as typed), else each id's vocabulary entry."""
+    ids = tokenizer.encode(text)
+    if not ids:
+        raise SeqlabError("the text has no tokens this model reads; type some words")
+    tokens = tokenizer.tokens(text)
+    if len(tokens) != len(ids):
+        tokens = [tokenizer.id_to_token(i) for i in ids]
+    cut = len(ids) > max_tokens
+    return Reading(tokens[:max_tokens], torch.tensor([ids[:max_tokens]]), truncated=cut, text=text)
+
+
+def top_tokens(probs: torch.Tensor, name: Callable[[int], str], k: int = 5) -> list[list[dict]]:
+    """Per step, the `k` most likely entries of (T, V) probabilities: [{"token", "p"}]."""
+    top = probs.topk(min(k, probs.size(-1)), dim=-1)
+    return [[{"token": name(int(i)), "p": round(float(p), 4)} for p, i in zip(ps, ix)]
+            for ps, ix in zip(top.values, top.indices)]
+
+
 def make_step_fn(model: nn.Module, forward: Callable, banned: Sequence[int],
                  banned_first: Sequence[int] = ()) -> Callable:
     """decode's step function over a model: `forward(new_ids (B, t), lengths (B,), state) ->

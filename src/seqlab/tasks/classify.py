@@ -21,6 +21,7 @@ from seqlab.errors import SeqlabError
 from seqlab.families import build_encoder
 from seqlab.graphs import Graph, example_ids
 from seqlab.tasks.base import (
+    Reading,
     StepOutput,
     Task,
     drop_words,
@@ -43,7 +44,7 @@ class SequenceClassifier(nn.Module):
 class ClassifyTask(Task):
     runtime_layout = "classifier"  # which seqlab.onnx runner runs its exported graphs
     name = "classify"
-    verbs = frozenset({"predict", "probe"})
+    verbs = frozenset({"predict", "probe", "trace"})
     accepts_estimators = True
     # The best general recipe per family, chosen on CR, MPQA, SUBJ, TREC (3-fold CV) and names,
     # with IMDB's presets as the starting point (bench/suite.py, BENCHMARKS.md "the sentence
@@ -208,6 +209,86 @@ class ClassifyTask(Task):
             }
             for row in probs
         ]
+
+    # -- the live page -------------------------------------------------------------------
+    def trace_input(self, model, text: str, max_tokens: int) -> Reading:
+        if isinstance(model, nn.Module):
+            return super().trace_input(model, text, max_tokens)
+        words = text.split()  # an estimator reads whole texts with its own vectorizer
+        return Reading(words[:max_tokens], None, truncated=len(words) > max_tokens)
+
+    def trace_outputs(self, model, reading: Reading) -> dict[str, Any]:
+        """p(class | prefix) after each token, and per-token attributions for the predicted
+        class.
+
+        The head reads each prefix's summary (Encoder.prefix_summaries: the text as if it
+        ended at t) rather than each step's state: that is exact for every family and
+        pooling, and for a bidirectional RNN (whose backward state at t has read the tokens
+        after t) it is the only honest prefix verdict."""
+        n = len(reading.tokens)
+        if reading.ids is None:
+            probs = self._variant_probs(model, reading, [list(range(t + 1)) for t in range(n)])  # (T, C)
+        else:
+            with torch.no_grad():
+                summaries = self.input_encoder(model).prefix_summaries(reading.ids)
+                probs = torch.softmax(model.head(summaries).float(), dim=-1).numpy()
+        full = probs[-1]
+        label = int(full.argmax())
+        return {
+            "labels": self.labels,
+            "prediction": {"label": self.labels[label],
+                           "probabilities": {lab: round(float(p), 6) for lab, p in zip(self.labels, full)}},
+            "steps": {"kind": "prefix_probabilities", "values": np.round(probs, 4).tolist()},
+            "attribution": self._attribution(model, reading, label, full),
+        }
+
+    def _attribution(self, model, reading: Reading, label: int, full: np.ndarray) -> dict[str, Any]:
+        """Gradient x input (Denil et al. 2014): d p(label) / d token vector . token vector,
+        one backward pass, when the encoder's token table yields one vector per token (rnn,
+        cnn); else occlusion, the drop in p(label) when the token is left out (bow averages
+        its table's rows inside one EmbeddingBag call; linear reads whole texts)."""
+        n = len(reading.tokens)
+        if reading.ids is not None:
+            seen: list[torch.Tensor] = []
+
+            def leaf(module, args, out):  # the token vectors as a leaf to differentiate by
+                if out.dim() == 3:  # (1, T, E): one vector per token (frozen tables too)
+                    seen.append(out.detach().requires_grad_())
+                    return seen[-1]
+                return None
+
+            hook = self.input_encoder(model).token_embedding.register_forward_hook(leaf)
+            try:
+                with torch.enable_grad():
+                    logits = model(reading.ids, reading.lengths)
+                    vectors = seen[0] if seen else None
+                    if vectors is not None:
+                        p = torch.softmax(logits.float(), dim=-1)[0, label]
+                        [grad] = torch.autograd.grad(p, vectors)
+                        values = (grad * vectors)[0].sum(dim=-1).tolist()
+                        return {"method": "gradient x input", "label": self.labels[label],
+                                "values": [round(float(v), 4) for v in values]}
+            finally:
+                hook.remove()
+        if n == 1:
+            return {"method": "occlusion", "label": self.labels[label], "values": [round(float(full[label]), 4)]}
+        without = self._variant_probs(model, reading, [[i for i in range(n) if i != t] for t in range(n)])
+        return {"method": "occlusion", "label": self.labels[label],
+                "values": [round(float(full[label] - w), 4) for w in without[:, label]]}
+
+    @torch.no_grad()
+    def _variant_probs(self, model, reading: Reading, keep: list[list[int]], chunk: int = 12) -> np.ndarray:
+        """Class probabilities of variants of the text, each the tokens at `keep[i]`: (N, C).
+        Run in chunks of similar length, so short prefixes are not padded to the longest."""
+        if reading.ids is None:
+            return model.predict_proba([" ".join(reading.tokens[i] for i in rows) for rows in keep])
+        order = sorted(range(len(keep)), key=lambda i: len(keep[i]))
+        out = np.zeros((len(keep), len(self.labels)), dtype=np.float32)
+        for start in range(0, len(order), chunk):
+            rows = order[start:start + chunk]
+            ids, lengths = pad_sequences([reading.ids[0, keep[i]].numpy() for i in rows])
+            out[rows] = torch.softmax(model(ids, lengths).float(), dim=-1).numpy()
+        return out
 
     def format_prediction(self, text: str, output: dict[str, Any]) -> str:
         return f"{output['label']}\t{output['probabilities'][output['label']]:.3f}\t{text}"

@@ -39,7 +39,15 @@ from seqlab.data.tokenize import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 from seqlab.errors import SeqlabError
 from seqlab.families import build_encoder
 from seqlab.graphs import Graph, example_ids, flat_state
-from seqlab.tasks.base import StepOutput, Task, make_step_fn, nll_metrics, summed_nll
+from seqlab.tasks.base import (
+    Reading,
+    StepOutput,
+    Task,
+    make_step_fn,
+    nll_metrics,
+    summed_nll,
+    top_tokens,
+)
 
 # Rows a split is read in for validation and evaluation. Each row starts with no context, so
 # few long rows keep that cold-start cost small (16 rows of Tiny Shakespeare's 111k
@@ -97,7 +105,7 @@ class LanguageModel(nn.Module):
 class LMTask(Task):
     runtime_layout = "language-model"  # which seqlab.onnx runner runs its exported graphs
     name = "lm"
-    verbs = frozenset({"predict", "generate", "inspect"})
+    verbs = frozenset({"predict", "generate", "inspect", "trace"})
     causal_input = "ids"
     # Language models read characters as written (case and all code points) by default.
     defaults = {"data.tokenizer": "char", "data.lowercase": False, "train.lr": 0.002}
@@ -344,6 +352,16 @@ class LMTask(Task):
                          for p, i in zip(top.values, top.indices)],
             })
         return outputs
+
+    @torch.no_grad()
+    def trace_outputs(self, model: nn.Module, reading: Reading) -> dict[str, Any]:
+        """Per step: the five likeliest next tokens, and how surprising the token that came
+        next was (nats; None after the last)."""
+        logits, _ = model(reading.ids, reading.lengths)  # (1, T, V)
+        logp = torch.log_softmax(logits[0].float(), dim=-1)
+        ids = reading.ids[0]
+        surprise = [round(float(-logp[t, ids[t + 1]]), 4) for t in range(len(ids) - 1)] + [None]
+        return {"next": top_tokens(logp.exp(), self.tokenizer.id_to_token), "surprise": surprise}
 
     def format_prediction(self, text: str, output: dict[str, Any]) -> str:
         nats = output["nats_per_token"]

@@ -38,10 +38,12 @@ from seqlab.families.base import keras_init, make_embedding, masked_max
 from seqlab.graphs import Graph, example_ids
 from seqlab.tasks.base import (
     IGNORE,
+    Reading,
     StepOutput,
     Task,
     drop_words,
     label_report,
+    top_tokens,
     word_dropout_from_counts,
     word_dropout_table,
 )
@@ -157,7 +159,7 @@ def is_bio(labels: list[str]) -> bool:
 class TagTask(Task):
     runtime_layout = "tagger"  # which seqlab.onnx runner runs its exported graphs
     name = "tag"
-    verbs = frozenset({"predict"})
+    verbs = frozenset({"predict", "trace"})
     settings = TagSettings
     # Tagging reads both directions and spells out each word (the char CNN sees the original
     # case, so words stay lowercased: measured better on UD-EWT slices, with and without char
@@ -368,6 +370,28 @@ class TagTask(Task):
         return [
             {"tokens": s, "tags": [self.labels[t] for t in row]} for s, row in zip(sentences, tags)
         ]
+
+    def trace_input(self, model: nn.Module, text: str, max_tokens: int) -> Reading:
+        """The words as `predict` splits them; the encoder also reads each word's spelling."""
+        words = text.split()
+        if not words:
+            raise SeqlabError("the text has no words to tag")
+        batch = self.collate(self.encode([{"tokens": words[:max_tokens]}], truncate=False))
+        with torch.no_grad():
+            extra = None if model.chars is None else model.chars(batch["chars"])
+        return Reading(words[:max_tokens], batch["ids"], extra, batch, truncated=len(words) > max_tokens)
+
+    @torch.no_grad()
+    def trace_outputs(self, model: nn.Module, reading: Reading) -> dict[str, Any]:
+        """Per word: the tag, its probability, and the three likeliest tags."""
+        probs = torch.softmax(self._scores(model, reading.batch)[0].float(), dim=-1)  # (T, n_tags)
+        best = probs.max(dim=-1)
+        return {
+            "labels": self.labels,
+            "tags": [self.labels[int(i)] for i in best.indices],
+            "confidence": [round(float(p), 4) for p in best.values],
+            "top": top_tokens(probs, lambda i: self.labels[i], 3),
+        }
 
     def format_prediction(self, text: str, output: dict[str, Any]) -> str:
         return " ".join(f"{w}/{t}" for w, t in zip(output["tokens"], output["tags"]))

@@ -41,6 +41,7 @@ from seqlab.families.rnn import StateBridge, select_rows
 from seqlab.graphs import Graph, example_ids, flat_state
 from seqlab.tasks.base import (
     IGNORE,
+    Reading,
     StepOutput,
     Task,
     make_step_fn,
@@ -121,7 +122,7 @@ def select_state(state: tuple[Any, Memory], index: torch.Tensor) -> tuple[Any, M
 class TranslateTask(Task):
     runtime_layout = "encoder-decoder"  # which seqlab.onnx runner runs its exported graphs
     name = "translate"
-    verbs = frozenset({"predict", "translate"})
+    verbs = frozenset({"predict", "translate", "trace"})
     settings = TranslateSettings
     causal_input = "target_in"
     # Subwords as written (scored cased on raw text), a bidirectional encoder; the sizes of
@@ -422,6 +423,20 @@ class TranslateTask(Task):
         src_tokens, tgt_tokens, weights = self.attention_weights(model, text, beam)
         plot_attention(src_tokens, tgt_tokens, weights, path)
         return path
+
+    def trace_outputs(self, model: nn.Module, reading: Reading) -> dict[str, Any]:
+        """The beam's n-best translations of the source read, and the attention of the best
+        one over the source tokens (None without attention)."""
+        # the typed text unless it was cut to the limit (decoding ids drops unknown words)
+        text = self.source_tokenizer.decode(reading.ids[0].tolist()) if reading.truncated else reading.text
+        beam = self.cfg.model.beam
+        nbest = self.translate_nbest(model, [text], beam=beam, n=min(beam, 5))[0]
+        attention = None
+        if model.attention is not None:
+            src, tgt, weights = self.attention_weights(model, text, beam)
+            attention = {"source": src, "target": tgt, "weights": [[round(float(w), 4) for w in row]
+                                                                   for row in weights]}
+        return {"translation": nbest[0]["translation"], "n_best": nbest, "beam": beam, "attention": attention}
 
     # -- prediction ----------------------------------------------------------------------
     def predict(self, model: nn.Module, texts: list[str]) -> list[dict[str, Any]]:

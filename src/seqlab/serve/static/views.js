@@ -1,0 +1,251 @@
+// Drawing: each view is a function of the page's state (page.js), written into its section
+// with plain DOM and hand-written SVG. Tokens of the main sentence carry data-tok="i" so that
+// hovering one highlights it in every view.
+"use strict";
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+const STEP_W = 44;  // px per step column: the step strip, the curve and the heatmap line up
+const UNIT_H = 7;   // px per unit row of the heatmap
+const CURVE_H = 90;
+const COLORS = ["#1b7837", "#c51b7d", "#2166ac", "#e08214", "#542788", "#8c510a"];
+
+function el(tag, attrs = {}, ...children) {
+  const node = tag.startsWith("svg:") ? document.createElementNS(SVG_NS, tag.slice(4)) : document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "text") node.textContent = v;
+    else if (k === "style" && typeof v === "object") Object.assign(node.style, v);
+    else if (v !== null && v !== undefined && v !== false) node.setAttribute(k, v);
+  }
+  for (const c of children) if (c !== null && c !== undefined) node.append(c);
+  return node;
+}
+
+function clear(id) { const node = document.getElementById(id); node.replaceChildren(); return node; }
+
+// activation in [-1, 1] -> white..red (+) or white..blue (-), as `seqlab inspect` draws it
+function heat(a) {
+  const v = Math.max(-1, Math.min(1, a || 0));
+  const fade = Math.round(255 * (1 - Math.abs(v)));
+  return v >= 0 ? `rgb(255,${fade},${fade})` : `rgb(${fade},${fade},255)`;
+}
+
+function shown(token) { return token.replace(/^\u2581/, "").replace(/\n/g, "\u21b5").replace(/ /g, "\u2423") || "\u2423"; }
+
+function pct(p) { return (100 * p).toFixed(1) + "%"; }
+
+function tokenSpan(token, i, attrs = {}) {
+  return el("span", { class: "tok", "data-tok": i, ...attrs, text: shown(token) });
+}
+
+// -- bag of words --------------------------------------------------------------------------
+function drawBow(state) {
+  const table = clear("bow-table");
+  const a = bagTokens(state.text), b = bagTokens(state.textB);
+  const count = (tokens) => tokens.reduce((m, t) => m.set(t, (m.get(t) || 0) + 1), new Map());
+  const ca = count(a), cb = count(b);
+  const vocab = [...new Set([...a, ...b])].sort();
+  table.append(el("tr", {}, el("th", { text: "sentence" }), ...vocab.map((w) => el("th", { class: "word", text: w }))));
+  for (const [name, text, counts] of [["A", state.text, ca], ["B", state.textB, cb]]) {
+    table.append(el("tr", { class: "bow-row" }, el("th", { class: "sentence", title: text, text: name }),
+      ...vocab.map((w) => el("td", { class: counts.get(w) ? "on" : "", text: String(counts.get(w) || 0) }))));
+  }
+  const same = vocab.every((w) => (ca.get(w) || 0) === (cb.get(w) || 0));
+  const flag = document.getElementById("bow-flag");
+  flag.className = same ? "same" : "";
+  flag.textContent = same ? "Identical vectors: a bag of words cannot tell these two sentences apart."
+    : "The two vectors differ.";
+}
+
+// -- side by side --------------------------------------------------------------------------
+function drawSide(state) {
+  const table = clear("side-table");
+  table.append(el("tr", {}, ...["model", "family", "test accuracy", "A", "B"].map((h) => el("th", { text: h }))));
+  for (const m of state.classifiers) {
+    const doc = state.docs[m.name];
+    const preds = [doc && doc.outputs.prediction, state.predictions[m.name]];
+    const acc = m.metrics && m.metrics.accuracy !== undefined
+      ? `${(100 * m.metrics.accuracy).toFixed(1)}%${m.metrics_split === "test" ? "" : " (" + m.metrics_split + ")"}` : "–";
+    const cell = (p) => {
+      if (!p) return el("td", { text: "…" });
+      const prob = p.probabilities[p.label];
+      return el("td", { class: "pred" }, el("b", { text: p.label }), " ",
+        el("span", { class: "bar" }, el("span", { style: { width: pct(prob) } })), " " + pct(prob));
+    };
+    table.append(el("tr", { class: "side-row", "data-model": m.name }, el("td", { text: m.name }),
+      el("td", { text: m.family }), el("td", { text: acc }), cell(preds[0]), cell(preds[1])));
+  }
+}
+
+// -- the unrolled RNN ----------------------------------------------------------------------
+function unitOrder(layer, sorted) {
+  const order = layer.shown.map((_, j) => j);
+  if (!sorted) return order;
+  const spread = order.map((j) => {
+    const col = layer.values.map((row) => row[j]);
+    const mean = col.reduce((s, v) => s + v, 0) / col.length;
+    return col.reduce((s, v) => s + (v - mean) ** 2, 0) / col.length;
+  });
+  return order.sort((x, y) => spread[y] - spread[x]);
+}
+
+function layerScale(layer) {
+  let top = 1e-6;
+  for (const row of layer.values) for (const v of row) top = Math.max(top, Math.abs(v));
+  return top;
+}
+
+function drawRnn(state, onUnit) {
+  const doc = state.docs[state.rnnModel];
+  const steps = clear("rnn-steps"), curve = clear("rnn-curve"), heatmap = clear("rnn-heatmap");
+  clear("unit-strip");
+  if (!doc || !doc.layers.length) return;
+  const layer = doc.layers.find((l) => l.name === state.rnnLayer) || doc.layers[doc.layers.length - 1];
+  const T = doc.tokens.length, width = T * STEP_W;
+  const out = doc.outputs, probs = out.steps ? out.steps.values : null;
+  doc.tokens.forEach((t, i) => {
+    const verdict = probs ? out.labels[probs[i].indexOf(Math.max(...probs[i]))] : "";
+    steps.append(el("div", { class: "step", style: { width: STEP_W + "px" } },
+      tokenSpan(t, i), el("div", { class: "cellbox", title: `h${i + 1}`, text: `h${i + 1}` }),
+      el("div", { class: "verdict", text: verdict })));
+  });
+  // the per-step verdict: p(label | prefix) for each label
+  curve.setAttribute("width", width);
+  curve.setAttribute("height", CURVE_H);
+  const y = (p) => 6 + (1 - p) * (CURVE_H - 12);
+  curve.append(el("svg:line", { x1: 0, x2: width, y1: y(0.5), y2: y(0.5), class: "half" }));
+  if (probs) {
+    out.labels.forEach((label, c) => {
+      const pts = probs.map((row, i) => `${i * STEP_W + STEP_W / 2},${y(row[c])}`).join(" ");
+      curve.append(el("svg:polyline", { points: pts, class: "line", stroke: COLORS[c % COLORS.length],
+        "data-label": label }));
+      probs.forEach((row, i) => curve.append(el("svg:circle", { cx: i * STEP_W + STEP_W / 2, cy: y(row[c]), r: 2.5,
+        class: "pt", fill: COLORS[c % COLORS.length] }, el("svg:title", { text: `p(${label} | ${i + 1} tokens) = ${row[c].toFixed(3)}` }))));
+      curve.append(el("svg:text", { x: 4, y: 12 + 11 * c, fill: COLORS[c % COLORS.length], class: "legend", text: label }));
+    });
+  }
+  // units x time: one column per step, one row per unit. Written as one string (thousands of
+  // cells: building them node by node took most of an update's drawing time)
+  const order = unitOrder(layer, state.sortUnits), scale = layerScale(layer);
+  heatmap.setAttribute("width", width);
+  heatmap.setAttribute("height", order.length * UNIT_H);
+  const rows = order.map((j, row) => {
+    const unit = layer.shown[j];
+    let cells = "";
+    for (let t = 0; t < T; t++) {
+      cells += `<rect class="cell" x="${t * STEP_W}" y="${row * UNIT_H}" width="${STEP_W - 1}" height="${UNIT_H - 1}" `
+        + `fill="${heat(layer.values[t][j] / scale)}" data-step="${t}"></rect>`;
+    }
+    return `<g class="unit${unit === state.unit ? " picked" : ""}" data-unit="${unit}" data-row="${j}">`
+      + `<title>unit ${unit} (click: colour the text by it)</title>${cells}</g>`;
+  });
+  heatmap.innerHTML = rows.join("");
+  heatmap.onclick = (event) => {
+    const g = event.target.closest("g.unit");
+    if (g) onUnit(Number(g.dataset.unit));
+  };
+  heatmap.onmousemove = (event) => {  // one readout instead of a tooltip per cell
+    const cell = event.target.closest("rect.cell");
+    if (!cell) return;
+    const j = Number(cell.parentNode.dataset.row), t = Number(cell.dataset.step);
+    document.getElementById("cell-info").textContent =
+      `unit ${layer.shown[j]}, step ${t + 1} (${shown(doc.tokens[t])}): ${layer.values[t][j]}`;
+  };
+  // Karpathy's neuron strip: the text coloured by the picked unit
+  const j = layer.shown.indexOf(state.unit);
+  const strip = document.getElementById("unit-strip");
+  if (j < 0) { strip.textContent = "Click a row of the heatmap to colour the text by that unit."; return; }
+  strip.append(el("span", { class: "label", text: `${layer.name}, unit ${state.unit}: ` }));
+  doc.tokens.forEach((t, i) => strip.append(tokenSpan(t, i, { style: { background: heat(layer.values[i][j] / scale) },
+    title: String(layer.values[i][j]) })));
+}
+
+// -- cnn windows ---------------------------------------------------------------------------
+function drawCnn(state) {
+  const box = clear("cnn-windows");
+  const doc = state.docs[state.cnnModel];
+  if (!doc) return;
+  const rows = [];
+  for (const layer of doc.layers) {
+    const windows = doc.views[`${layer.name} window`], best = doc.views[`${layer.name} max`];
+    if (!windows) continue;
+    windows.forEach(([start, end], f) => rows.push({ layer: layer.name, f, start, end, value: best[f] }));
+  }
+  rows.sort((a, b) => b.value - a.value);
+  for (const r of rows.slice(0, 8)) {
+    const line = el("div", { class: "window-row" }, el("span", { class: "label",
+      text: `${r.layer}, filter ${r.f}: max ${r.value.toFixed(2)}` }));
+    doc.tokens.forEach((t, i) => line.append(tokenSpan(t, i, { class: "tok" + (i >= r.start && i <= r.end ? " win" : "") })));
+    box.append(line);
+  }
+}
+
+// -- attributions --------------------------------------------------------------------------
+function drawWhy(state) {
+  const box = clear("why-bars");
+  for (const m of state.classifiers) {
+    const doc = state.docs[m.name];
+    if (!doc || !doc.outputs.attribution) continue;
+    const values = doc.outputs.attribution.values;
+    const top = Math.max(1e-6, ...values.map(Math.abs));
+    const row = el("div", { class: "why-row" }, el("span", { class: "label",
+      text: `${m.name} → ${doc.outputs.attribution.label} (${doc.outputs.attribution.method})` }));
+    doc.tokens.forEach((t, i) => row.append(el("span", { class: "attr" },
+      el("span", { class: "attr-bar " + (values[i] >= 0 ? "pos" : "neg"),
+        style: { height: Math.round(28 * Math.abs(values[i]) / top) + "px" }, title: values[i].toFixed(4) }),
+      tokenSpan(t, i))));
+    box.append(row);
+  }
+}
+
+// -- tags ----------------------------------------------------------------------------------
+function drawTags(state) {
+  const row = clear("tag-row");
+  const doc = state.docs[state.tagModel];
+  if (!doc) return;
+  doc.tokens.forEach((t, i) => row.append(el("span", { class: "tagged" }, tokenSpan(t, i),
+    el("span", { class: "tag", text: doc.outputs.tags[i] }),
+    el("span", { class: "bar", title: pct(doc.outputs.confidence[i]) },
+      el("span", { style: { width: pct(doc.outputs.confidence[i]) } })))));
+}
+
+// -- language model ------------------------------------------------------------------------
+function drawLm(state) {
+  const steps = clear("lm-steps");
+  const doc = state.lmDoc;
+  if (!doc) return;
+  doc.tokens.forEach((t, i) => steps.append(el("div", { class: "step lm-step" },
+    el("span", { class: "ch", text: shown(t) }),
+    ...doc.outputs.next[i].map((g) => el("div", { class: "guess", style: { background: `rgba(27,120,55,${g.p})` },
+      title: g.p.toFixed(3), text: shown(g.token) })))));
+  document.getElementById("lm-sample").textContent = state.lmSample || "";
+}
+
+// -- translation ---------------------------------------------------------------------------
+function drawMt(state) {
+  const svg = clear("mt-attention"), list = clear("mt-nbest");
+  const doc = state.mtDoc;
+  if (!doc) return;
+  const out = doc.outputs;
+  out.n_best.forEach((h) => list.append(el("li", { text: `${h.translation}  (${h.score.toFixed(3)})` })));
+  if (!out.attention) { svg.setAttribute("height", 0); return; }
+  const { source, target, weights } = out.attention;
+  const cw = 48, ch = 18, left = 90, topPad = 70;
+  svg.setAttribute("width", left + cw * source.length + 10);
+  svg.setAttribute("height", topPad + ch * target.length + 10);
+  source.forEach((s, j) => svg.append(el("svg:text", { x: left + j * cw + cw / 2, y: topPad - 6, class: "src",
+    transform: `rotate(-40 ${left + j * cw + cw / 2} ${topPad - 6})`, text: shown(s) })));
+  target.forEach((t, i) => {
+    svg.append(el("svg:text", { x: left - 6, y: topPad + i * ch + ch * 0.7, class: "tgt", text: shown(t) }));
+    weights[i].forEach((w, j) => svg.append(el("svg:rect", { class: "att", x: left + j * cw, y: topPad + i * ch,
+      width: cw - 1, height: ch - 1, fill: `rgba(33,102,172,${w})` }, el("svg:title", { text: `${shown(t)} ← ${shown(source[j])}: ${w}` }))));
+  });
+}
+
+function selectOptions(id, names, value) {
+  const select = document.getElementById(id);
+  const same = select.options.length === names.length && names.every((n, i) => select.options[i].value === n);
+  if (!same) select.replaceChildren(...names.map((n) => el("option", { value: n, text: n })));
+  if (value !== undefined) select.value = value;
+}
+
+const Views = { drawBow, drawSide, drawRnn, drawCnn, drawWhy, drawTags, drawLm, drawMt, selectOptions };
