@@ -87,9 +87,10 @@ def measure(dataset: str, family: str, kind: str, minutes: float, src: str | Non
     metrics = {k: line.pop(k) for k in ("accuracy", "macro_f1", "val_accuracy", "epochs")}
     command = f"OMP_NUM_THREADS=1 python bench/tune.py job {shlex.join([dataset, family, kind, 'OUT'])} --minutes {minutes:g}"
     split = "test" if dataset == "trec" else "test (carved 10%)"
-    note = ("same split for the default recipe and the tune; the tune picks by validation only, its first "
-            "trial is the default recipe; " + ("" if kind == "default" else
-            f"{line['trials']} trials ({line['states']}), best trial {line['best_trial']}"))
+    note = "same split for the default recipe and the tune; the tune picks by validation only, its first trial is " \
+           "the default recipe"
+    if kind != "default":
+        note += f"; {line['trials']} trials ({line['states']}), best trial {line['best_trial']}"
     return record("classify", dataset, name, split, metrics, wall_s=wall, peak_rss_mb=rss, command=command,
                   note=note, **line)
 

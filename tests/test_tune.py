@@ -73,6 +73,7 @@ def test_tiny_study_writes_best_config_trials_plots_and_final_bundle_then_resume
     rows = read_trials(out / "trials.csv")
     assert [r["number"] for r in rows] == ["0", "1"] and all(r["state"] == "COMPLETE" for r in rows)
     assert rows[0]["default"] == "True" and rows[0]["train.lr"] == "0.003"  # trial 0 is the default recipe
+    assert all(r["cut"] == "False" for r in rows)
     assert "model.embed_dim" not in rows[0]  # fixed by a flag: not searched
     assert "model.kernel_sizes" in rows[0] and "model.hidden_dim" not in rows[0]
     values = [float(r["value"]) for r in rows]
@@ -146,6 +147,20 @@ def test_pruning_is_wired_through_training(tmp_path):
     rows = read_trials(out / "trials.csv")
     assert [(r["state"], r["epochs"]) for r in rows] == [("PRUNED", "1"), ("PRUNED", "1")]  # after epoch 1 of 3
     assert not (out / "best.yaml").exists() and not (out / "final").exists()
+
+
+def test_a_trial_the_budget_cuts_is_pruned_not_best(tmp_path):
+    pytest.importorskip("optuna")
+    from seqlab.tune import tune_config
+
+    cfg = build_config(data=str(write_csv(tmp_path / "d.csv")), family="cnn",
+                       settings={"train.epochs": 5, "model.embed_dim": 16, "train.progress": False})
+    out = tmp_path / "tune"
+    # 0.6 s: the first trial starts (one always does) and is still training when the budget ends
+    with pytest.raises(SeqlabError, match="no trial finished within the budget .1 pruned"):
+        tune_config(cfg, out, budget_minutes=0.01, fixed={"model.embed_dim"})
+    rows = read_trials(out / "trials.csv")
+    assert len(rows) == 1 and rows[0]["state"] == "PRUNED" and rows[0]["cut"] == "True"
 
 
 @pytest.mark.parametrize(("argv", "message"), [

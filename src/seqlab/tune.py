@@ -16,7 +16,8 @@ is the default recipe (what `seqlab train` would run), so the best trial is neve
 the default on validation. Every trial trains with the same `train.seed`.
 
 Budget: no trial starts once `budget_minutes` have passed, and each trial's `train.max_minutes`
-is at most what is left of the budget (a trial started late is cut, keeping its best epoch).
+is at most what is left of the budget; a trial the budget cuts short is recorded as pruned
+(`cut` in the trials table), so an unfinished trial is never the best.
 The final bundle is trained after the search, outside the budget. `trials` caps the trials of
 this call (a resumed study adds to its earlier ones).
 
@@ -196,6 +197,7 @@ def _search(optuna, cfg: RunConfig, out: Path, space: dict[str, Search], budget_
         apply_overrides(trial_cfg, {name: _suggest(trial, name, s) for name, s in space.items()})
         trial_cfg.train.progress = False
         left = max((deadline - time.monotonic()) / 60, 0.05)
+        budget_limits = left < (cfg.train.max_minutes or math.inf)
         trial_cfg.train.max_minutes = min(left, cfg.train.max_minutes or left)
         reported: list[float] = []
         report = pruning_hook(optuna, trial, monitor, reported)
@@ -208,6 +210,11 @@ def _search(optuna, cfg: RunConfig, out: Path, space: dict[str, Search], budget_
             trial.set_user_attr("epochs", len(reported))
             trial.set_user_attr("seconds", round(time.perf_counter() - start, 1))
             shutil.rmtree(folder, ignore_errors=True)
+        if budget_limits and time.monotonic() >= deadline:
+            # the budget ran out during training, which then stopped early: an unfinished
+            # trial (pruned, at its last epoch's figure), never the best recipe
+            trial.set_user_attr("cut", True)
+            raise optuna.TrialPruned("the budget ran out during training")
         value = validation.get(monitor.removeprefix("val_"))
         if not isinstance(value, int | float):  # a metric evaluate() does not name alike: the best epoch's
             value = (max if mode == "max" else min)(reported) if reported else math.nan
@@ -287,7 +294,8 @@ def trial_rows(study) -> list[dict[str, Any]]:
                                                     if t.intermediate_values else None)
         rows.append({"number": t.number, "state": t.state.name, "value": value,
                      "epochs": t.user_attrs.get("epochs"), "seconds": t.user_attrs.get("seconds"),
-                     "default": bool(t.user_attrs.get("default")), **t.params})
+                     "default": bool(t.user_attrs.get("default")), "cut": bool(t.user_attrs.get("cut")),
+                     **t.params})
     return rows
 
 
@@ -305,7 +313,7 @@ def _trial_line(study, frozen, monitor: str, earlier: int, deadline: float, budg
     rows = {r["number"]: r for r in trial_rows(study)}
     row = rows[frozen.number]
     value = "" if row["value"] is None else f"{monitor} {row['value']:.4f}"
-    what = {"PRUNED": "pruned, ", "FAIL": "failed, "}.get(row["state"], "")
+    what = "cut by the budget, " if row["cut"] else {"PRUNED": "pruned, ", "FAIL": "failed, "}.get(row["state"], "")
     used = budget - max(deadline - time.monotonic(), 0) / 60
     try:
         best = f"best {study.best_value:.4f} (trial {study.best_trial.number})"
