@@ -106,7 +106,8 @@ class Task:
     runtime_layout: str | None = None
 
     # the batch field holding what the loss is a mean over (IGNORE entries left out): the
-    # count that makes a rank's share of a global batch weigh what it weighs in one process
+    # count that makes a rank's share of a global batch weigh what it weighs in one process.
+    # A batch without that field (a user's task with its own names) counts its examples.
     loss_targets = "targets"
 
     # reading data: what to say when none is given, which field validation is stratified by
@@ -263,7 +264,10 @@ class Task:
         """How many terms the step's mean loss averages (0 for a ghost batch)."""
         if batch.get(GHOST):
             return torch.zeros((), dtype=torch.long, device=batch["lengths"].device)
-        return (batch[self.loss_targets] != IGNORE).sum()
+        targets = batch.get(self.loss_targets)
+        if targets is None:
+            return torch.tensor(len(batch["lengths"]), device=batch["lengths"].device)
+        return (targets != IGNORE).sum()
 
     # -- model ---------------------------------------------------------------------------
     def build_model(self) -> nn.Module:
