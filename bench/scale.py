@@ -75,7 +75,8 @@ def train(data: Path, family: str, on_disk: str, out: Path, cache: Path, *extra:
     wall, rss = run_measured(seqlab_cmd(*args), env=env)
     metrics = json.loads((out / "metrics.json").read_text())
     size_mb = data.stat().st_size / 2**20
-    record("classify", f"imdb-shuffled-{size_mb:.0f}MB", family, "validation",
+    where = "disk" if on_disk == "yes" else "memory"  # its own row in BENCHMARKS.md
+    record("classify", f"imdb-shuffled-{size_mb:.0f}MB-{where}", family, "validation",
            {"tokens_per_s": metrics["train_tokens_per_s"], "accuracy": metrics["validation"]["accuracy"],
             "train_seconds": metrics["train_seconds"], "on_disk": on_disk == "yes"},
            wall_s=wall, peak_rss_mb=rss, command=f"OMP_NUM_THREADS=1 python -m seqlab {shlex.join(args)}",
