@@ -20,12 +20,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import SHARED_DATA, record, run_measured, seqlab_cmd  # noqa: E402
 
 TARGETS = {
-    # IMDB BiGRU (the classify recipe for gru: bidirectional, max pooling), 3,000 reviews cut to 256
-    "imdb-bigru": ("classify", "imdb", "gru", ["--data", "imdb", "--family", "gru", "--limit", "3000",
+    # IMDB BiGRU (the classify recipe for gru: bidirectional, max pooling), 1,500 reviews cut to 256
+    "imdb-bigru": ("classify", "imdb", "gru", ["--data", "imdb", "--family", "gru", "--limit", "1500",
                                                "--max-length", "256"]),
-    # char LM (2x256 LSTM as bench/lm.py's, smaller) on the first 300k characters of Tiny Shakespeare
+    # char LM (2x256 LSTM as bench/lm.py's, smaller) on the first 200k characters of Tiny Shakespeare
     "char-lm": ("lm", "tinyshakespeare", "lstm", ["--task", "lm", "--data", "tinyshakespeare", "--family", "lstm",
-                                                  "--limit", "300000", "--hidden-dim", "256", "--layers", "2",
+                                                  "--limit", "200000", "--hidden-dim", "256", "--layers", "2",
                                                   "--batch-size", "32", "--seq-len", "100"]),
 }
 LAYOUTS = {"1x2": ("1", "2"), "2x1": ("2", "1")}  # processes x threads
