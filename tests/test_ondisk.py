@@ -51,6 +51,12 @@ def test_on_disk_training_equals_in_memory(tmp_path, files, monkeypatch):
     texts = [row["text"] for row in csv.DictReader(open(test, encoding="utf-8"))]
     a, b = (load_bundle(tmp_path / m) for m in ("mem", "disk"))
     assert np.array_equal(a.task.predict_proba(a.model, texts), b.task.predict_proba(b.model, texts))
+    # `seqlab test --data FILE` scores a file kept on disk (all of it) as it scores one in memory
+    from seqlab.api import test as test_bundle
+
+    scored = test_bundle(tmp_path / "disk", data=str(test), on_disk="yes")
+    assert scored == test_bundle(tmp_path / "disk", data=str(test), on_disk="no")
+    assert scored["metrics"]["examples"] == 200
 
 
 def test_auto_rule_and_the_encoded_index(tmp_path, files, monkeypatch):

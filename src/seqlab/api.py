@@ -227,6 +227,10 @@ def test(
     examples = evaluation_split(bundle, data, split, **data_settings)
     plots = Path(out_dir) if out_dir else None
     if exported is not None:
+        from seqlab.data.ondisk import FileSplit, examples_of
+
+        if isinstance(examples, FileSplit):  # the export reads texts: this split comes into memory
+            examples = list(examples_of(examples.source, examples.keep()))
         metrics = exported.evaluate(examples, bundle.task, plots)
         metrics["runtime"] = exported.describe()["runtime"]
     else:
