@@ -63,25 +63,14 @@ def cross_validate(
     return crossval.cross_validate(cfg, k, Path(out), final=final, overwrite=overwrite)
 
 
-def tune(
-    *,
-    out: str | Path,
-    budget_minutes: float,
-    task: str = "classify",
-    data: str | None = None,
-    family: str | None = None,
-    trials: int | None = None,
-    resume: bool = False,
-    overwrite: bool = False,
-    config: str | Path | None = None,
-    **settings: Any,
-) -> dict[str, Any]:
-    """Hyperparameter search (seqlab.tune, needs the `tune` extra): the best config in
-    out/best.yaml, the final bundle in out/final, the trials table and plots; returns the report."""
+def tune(**arguments: Any) -> dict[str, Any]:
+    """Hyperparameter search (needs the `tune` extra): `seqlab.tune.tune`, whose keyword
+    arguments it takes (out, budget_minutes, task, data, family, trials, resume, overwrite,
+    config and any setting). Writes out/best.yaml, the final bundle in out/final, the trials
+    table and plots; returns the report."""
     from seqlab import tune as tuning
 
-    return tuning.tune(out=out, budget_minutes=budget_minutes, task=task, data=data, family=family, trials=trials,
-                       resume=resume, overwrite=overwrite, config=config, **settings)
+    return tuning.tune(**arguments)
 
 
 def train_config(

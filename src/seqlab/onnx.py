@@ -356,7 +356,7 @@ class TranslateRunner(_Runner):
                     continue
                 total = (live_scores[i][:, None] + logp[offset : offset + k]).ravel()
                 width = min(beam - len(finished[i]), total.size)
-                best = np.argsort(-total, kind="stable")[:width]
+                best = _best_first(total, width)
                 keep: list[tuple[int, int, float]] = []
                 for index in best:
                     row, token, value = int(index // vocab), int(index % vocab), float(total[index])
@@ -549,6 +549,17 @@ class GenerateRunner(_Runner):
         if self.settings["data"]["tokenizer"] == "char":
             return "".join(self.tokenizer.id_to_token(i) for i in ids)
         return self.tokenizer.decode(ids)
+
+
+def _best_first(values: np.ndarray, width: int) -> np.ndarray:
+    """The indices of the `width` largest values, best first, ties in index order: exactly
+    np.argsort(-values, kind="stable")[:width], without sorting the whole beam x vocabulary
+    (that sort was half the time of a batched beam search)."""
+    if width >= values.size:
+        return np.argsort(-values, kind="stable")[:width]
+    threshold = np.partition(values, values.size - width)[values.size - width]
+    candidates = np.flatnonzero(values >= threshold)  # every tie of the threshold, in index order
+    return candidates[np.argsort(-values[candidates], kind="stable")][:width]
 
 
 def _log_softmax(x: np.ndarray) -> np.ndarray:
