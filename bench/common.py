@@ -55,6 +55,21 @@ def run_measured(argv: list[str], env: dict[str, str] | None = None) -> tuple[fl
     return wall, usage.ru_maxrss / 1024.0
 
 
+
+def run_child_job(argv: list[str], src: str | None = None) -> tuple[float, float, dict]:
+    """Run one benchmark job in its own process at 1 thread (with PYTHONPATH=src: another
+    checkout's code) and return (wall seconds, peak RSS in MB, the metrics it wrote to the
+    file named by the --result flag appended here)."""
+    import tempfile
+
+    env = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    if src:
+        env["PYTHONPATH"] = str(Path(src).resolve())
+    with tempfile.TemporaryDirectory() as tmp:
+        result = Path(tmp) / "metrics.json"
+        wall, rss = run_measured([*argv, "--result", str(result)], env=env)
+        return wall, rss, json.loads(result.read_text())
+
 def seqlab_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "seqlab", *args]
 

@@ -37,7 +37,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, SHARED_DATA, record, run_measured, write_report  # noqa: E402
+from common import RESULTS, SHARED_DATA, record, run_child_job, write_report  # noqa: E402
 
 SUITE = ("cr", "mpqa", "subj", "trec")
 DATASETS = (*SUITE, "names")
@@ -194,13 +194,7 @@ def recorded(stage: str) -> dict[tuple, dict]:
 
 def measure(dataset: str, family: str, recipe: str, protocol: str, stage: str, src: str | None) -> dict:
     argv = [sys.executable, str(Path(__file__).resolve()), "job", dataset, family, recipe, protocol]
-    env = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    if src:
-        env["PYTHONPATH"] = str(Path(src).resolve())
-    with tempfile.TemporaryDirectory() as tmp:
-        result = Path(tmp) / "metrics.json"
-        wall, rss = run_measured([*argv, "--result", str(result)], env=env)
-        metrics = json.loads(result.read_text())
+    wall, rss, metrics = run_child_job(argv, src)
     command = "OMP_NUM_THREADS=1 python bench/suite.py job " + shlex.join([dataset, family, recipe, protocol])
     return record("classify", dataset, family, protocol, metrics, wall_s=wall, peak_rss_mb=rss,
                   command=command, suite=stage, recipe=recipe, settings=RECIPES[family][recipe])

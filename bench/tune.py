@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import SHARED_DATA, record, run_measured  # noqa: E402
+from common import SHARED_DATA, record, run_child_job  # noqa: E402
 
 SEED = 0
 
@@ -76,13 +76,7 @@ def job(dataset: str, family: str, kind: str, out: Path, minutes: float, result:
 def measure(dataset: str, family: str, kind: str, minutes: float, src: str | None, out: Path) -> dict:
     argv = [sys.executable, str(Path(__file__).resolve()), "job", dataset, family, kind, str(out),
             "--minutes", str(minutes)]
-    env = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    if src:
-        env["PYTHONPATH"] = str(Path(src).resolve())
-    with tempfile.TemporaryDirectory() as tmp:
-        result = Path(tmp) / "metrics.json"
-        wall, rss = run_measured([*argv, "--result", str(result)], env=env)
-        line = json.loads(result.read_text())
+    wall, rss, line = run_child_job(argv, src)
     name = f"{family} default" if kind == "default" else f"{family} tuned {minutes:g} min"
     metrics = {k: line.pop(k) for k in ("accuracy", "macro_f1", "val_accuracy", "epochs")}
     command = f"OMP_NUM_THREADS=1 python bench/tune.py job {shlex.join([dataset, family, kind, 'OUT'])} --minutes {minutes:g}"
