@@ -100,25 +100,20 @@ async function updateMain() {
   status(`${state.models.length} model(s) served`);
 }
 
-let lmRequest = 0;
-async function updateLm() {
-  const id = ++lmRequest;
-  if (!state.lmModel || !state.lmText.trim()) { state.lmDoc = null; draw(); return; }
-  try {
-    const doc = await Api.inspect(state.lmModel, state.lmText);
-    if (id === lmRequest) { state.lmDoc = doc; draw(); }
-  } catch (e) { failed(e); }
+// the language model's and the translator's views: each inspects its own model and text; only
+// the newest request's answer is drawn (`key`: "lm" or "mt" -> state.<key>Model, Text, Doc)
+function inspector(key) {
+  let latest = 0;
+  return async function update() {
+    const id = ++latest, model = state[`${key}Model`], text = state[`${key}Text`];
+    if (!model || !text.trim()) { state[`${key}Doc`] = null; draw(); return; }
+    try {
+      const doc = await Api.inspect(model, text);
+      if (id === latest) { state[`${key}Doc`] = doc; draw(); }
+    } catch (e) { failed(e); }
+  };
 }
-
-let mtRequest = 0;
-async function updateMt() {
-  const id = ++mtRequest;
-  if (!state.mtModel || !state.mtText.trim()) { state.mtDoc = null; draw(); return; }
-  try {
-    const doc = await Api.inspect(state.mtModel, state.mtText);
-    if (id === mtRequest) { state.mtDoc = doc; draw(); }
-  } catch (e) { failed(e); }
-}
+const updateLm = inspector("lm"), updateMt = inspector("mt");
 
 async function sample() {
   state.lmSample = state.lmText;
