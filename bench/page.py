@@ -6,7 +6,8 @@ screenshot per view for the README.
 
 `time` serves the given classifier(s) alone and types 50-token sentences into the page (each
 a new shuffle, so no answer is cached): the update time is from the debounced request to the
-drawn page (page.js's window.seqlabTiming), median and 90th percentile of --repeats, recorded
+drawn page (page.js's window.seqlabTiming; the attribution bars, asked for after the first drawing, as
+with_attributions), median and 90th percentile of --repeats, recorded
 with the server's own inspect latency for the same text. `shots` writes bench/page_<view>.png;
 --demo adds the tests' small bundles (demo gru/bow/cnn classifiers, a tagger, a char lm and a
 translator, tests/helpers.py) so that every view has a model; --others DIR trains (once,
@@ -54,13 +55,22 @@ def wait_drawn(page, before: int, n: int) -> None:
         "document.querySelectorAll('#rnn-steps .step').length === n", arg=[before, n], timeout=30_000)
 
 
-def inspect_ms(port: int, name: str, text: str) -> float:
-    body = json.dumps({"text": text}).encode()
+def request_ms(port: int, name: str, route: str, body: dict) -> float:
+    data = json.dumps(body).encode()
     start = time.perf_counter()
     with urllib.request.urlopen(urllib.request.Request(
-            f"http://127.0.0.1:{port}/v1/models/{name}/inspect", body, {"Content-Type": "application/json"})) as r:
+            f"http://127.0.0.1:{port}/v1/models/{name}/{route}", data, {"Content-Type": "application/json"})) as r:
         r.read()
     return 1000 * (time.perf_counter() - start)
+
+
+def load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def wait_why(page) -> None:
+    """Until the attributions of the newest update are drawn (they follow the first paint)."""
+    page.wait_for_function("document.body.dataset.why === document.body.dataset.updates", timeout=30_000)
 
 
 def time_updates(models: list[str], repeats: int) -> None:
@@ -75,7 +85,7 @@ def time_updates(models: list[str], repeats: int) -> None:
             page = browser.new_page()
             page.goto(f"http://127.0.0.1:{server.port}/")
             page.wait_for_function("document.querySelectorAll('#rnn-steps .step').length > 0", timeout=60_000)
-            update, draw_ms, server_ms = [], [], []
+            update, draw_ms, why_ms, server_ms, attribute_ms = [], [], [], [], []
             name = models[0].split("=")[0]
             for i in range(repeats + 2):  # the first two warm up
                 words = REVIEW[:]
@@ -84,21 +94,29 @@ def time_updates(models: list[str], repeats: int) -> None:
                 before = int(page.evaluate("document.body.dataset.updates"))
                 page.fill("#text", text)
                 wait_drawn(page, before, len(words))
+                wait_why(page)
                 timing = page.evaluate("window.seqlabTiming")
                 if i >= 2:
                     update.append(timing["ms"])
                     draw_ms.append(timing["drawMs"])
-                    server_ms.append(inspect_ms(server.port, name, text))
+                    why_ms.append(timing["whyMs"])
+                    server_ms.append(request_ms(server.port, name, "inspect", {"text": text, "attribution": False}))
+                    attribute_ms.append(request_ms(server.port, name, "attribute", {"text": text}))
             browser.close()
         update.sort()
+        why_ms.sort()
         metrics = {"tokens": 50, "update_ms_median": statistics.median(update),
                    "update_ms_p90": update[int(0.9 * (len(update) - 1))],
+                   "with_attributions_ms_median": statistics.median(why_ms),
+                   "with_attributions_ms_p90": why_ms[int(0.9 * (len(why_ms) - 1))],
                    "draw_ms_median": statistics.median(draw_ms),
-                   "inspect_request_ms_median": statistics.median(server_ms), "repeats": repeats}
+                   "inspect_request_ms_median": statistics.median(server_ms),
+                   "attribute_request_ms_median": statistics.median(attribute_ms), "repeats": repeats}
         record("page", Path(models[0].split("=")[-1]).name, "+".join(m.split("=")[0] for m in models),
                "live-update", metrics, wall_s=sum(update) / 1000, peak_rss_mb=rss_mb(server.proc.pid, "VmHWM"),
-               command=_command(), note="from the debounced request to the drawn page (every view) in headless "
-               "Chromium, a new 50-token shuffle each time; the server serves only these models")
+               command=_command(), note="update: from the debounced request to the drawn page (every view; the "
+               "attribution bars follow: with_attributions) in headless Chromium, a new 50-token shuffle each "
+               "time; the server serves only these models; load average " + load_average())
     finally:
         server.stop()
 

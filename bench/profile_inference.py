@@ -47,12 +47,15 @@ def profile_inspect(directory: str) -> None:
     task, model = bundle.task, bundle.model
     reading = task.trace_input(model, text, 128)
     encoder = task.input_encoder(model)
-    label = 0
     print("whole document", round(per_call_ms(lambda: inspect(bundle, text)), 1), "ms")
+    print("the page's first request (no attributions)",
+          round(per_call_ms(lambda: inspect(bundle, text, attribution=False)), 1), "ms")
     print("layers' states", round(per_call_ms(lambda: encoder.trace(reading.ids, reading.lengths, reading.extra)), 1), "ms")
     with torch.no_grad():
-        print("prefix verdicts", round(per_call_ms(lambda: encoder.prefix_summaries(reading.ids)), 1), "ms")
-    print("attributions", round(per_call_ms(lambda: task._attribution(model, reading, label, None)), 1), "ms")
+        for chunk in (12, 25, 64):
+            print(f"prefix verdicts, chunk {chunk}",
+                  round(per_call_ms(lambda c=chunk: encoder.prefix_summaries(reading.ids, chunk=c)), 1), "ms")
+    print("attributions", round(per_call_ms(lambda: task.trace_attribution(model, reading)), 1), "ms")
 
 
 def profile_translate(directory: str) -> None:

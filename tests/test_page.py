@@ -112,10 +112,30 @@ def _type(page, text: str, selector: str = "#text") -> None:
         "document.querySelectorAll('#rnn-steps .step').length === n", arg=[before, n], timeout=10_000)
 
 
+# The heatmap is a canvas: count the cells actually painted (each cell's centre pixel is
+# opaque) and check the one-pixel gaps between columns stay empty, so it really is a grid of
+# rows x columns. Returns (painted cells, rows, columns).
+HEATMAP_SHAPE = """() => {
+    const c = document.querySelector('#rnn-heatmap'), rows = Number(c.dataset.rows), cols = Number(c.dataset.columns);
+    if (!c.width || !c.height) return [0, 0, 0];
+    const data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    const alpha = (x, y) => data[(y * c.width + x) * 4 + 3];
+    let painted = 0;
+    for (let r = 0; r < rows; r++) for (let t = 0; t < cols; t++)
+        if (alpha(t * STEP_W + (STEP_W >> 1), r * UNIT_H + (UNIT_H >> 1)) === 255) painted++;
+    for (let t = 1; t < cols; t++) if (alpha(t * STEP_W - 1, UNIT_H >> 1) !== 0) return [-1, rows, cols];
+    return [painted, rows, cols];
+}"""
+
+
 def _heatmap_shape(page) -> tuple[int, int, int]:
-    return page.evaluate("""() => [document.querySelectorAll('#rnn-heatmap rect.cell').length,
-        document.querySelectorAll('#rnn-heatmap g.unit').length,
-        new Set([...document.querySelectorAll('#rnn-heatmap rect.cell')].map((r) => r.dataset.step)).size]""")
+    cells, units, columns = page.evaluate(HEATMAP_SHAPE)
+    return cells, units, columns
+
+
+def _click_unit_row(page, row: int) -> None:
+    page.wait_for_function("document.body.dataset.why === document.body.dataset.updates")  # nothing moves after
+    page.locator("#rnn-heatmap").click(position={"x": 5, "y": row * 7 + 3})
 
 
 def test_typing_n_tokens_renders_n_step_columns_and_a_t_by_h_heatmap(page):
@@ -129,8 +149,10 @@ def test_typing_n_tokens_renders_n_step_columns_and_a_t_by_h_heatmap(page):
         assert page.locator("#rnn-curve polyline").count() == 2  # one curve per label (neg, pos)
         assert page.locator("#rnn-curve circle.pt").count() == 2 * n
     # the unit strip: clicking a unit colours each token of the text by it
-    page.locator("#rnn-heatmap g.unit").nth(3).click()
+    _click_unit_row(page, 3)
     assert page.locator("#unit-strip .tok").count() == n
+    unit = page.evaluate("document.querySelector('#rnn-heatmap').dataset.units.split(' ')[3]")
+    assert f"unit {unit}:" in page.locator("#unit-strip").inner_text()
     page.check("#sort-units")
     assert _heatmap_shape(page)[0] == n * 16
 
@@ -144,6 +166,11 @@ def test_predictions_update_on_typing(page):
     assert page.locator("#side-table tr.side-row").count() == 3  # every served classifier
     assert "%" in page.locator('#side-table tr[data-model="demo-cnn"]').inner_text()
     assert page.locator("#why-bars .why-row").count() == 3
+    # the attributions follow the first drawing: every classifier's bars, for this text
+    page.wait_for_function("document.body.dataset.why === document.body.dataset.updates")
+    assert not any("…" in label for label in page.locator("#why-bars .why-row .label").all_inner_texts())
+    assert page.locator("#why-bars .why-row").first.locator(".attr").count() == 9
+    assert page.locator("#why-bars .attr-bar").evaluate_all("bars => bars.some((b) => b.style.height !== '0px')")
     assert page.locator("#tag-row .tagged").count() == len("The movie my friend has seen is not good".split())
 
 
@@ -163,6 +190,7 @@ def test_shuffle_leaves_the_bag_of_words_and_changes_the_rnn(page):
 
 
 def test_hovering_a_token_highlights_it_in_every_view(page):
+    page.wait_for_function("document.body.dataset.why === document.body.dataset.updates")  # attributions drawn
     page.hover("#rnn-steps .step:nth-child(6) .tok")  # "not"
     lit = page.locator(".tok.hl")
     assert lit.count() >= 5  # steps, cnn windows, attributions (3 models), tags
@@ -200,7 +228,7 @@ def test_saved_view_opens_offline_and_draws(page, browser, tmp_path):
     tab.goto(saved.as_uri())
     tab.wait_for_function("document.querySelectorAll('#rnn-steps .step').length === 7")
     assert "saved view" in tab.locator("#status").inner_text()
-    assert tab.locator("#rnn-heatmap rect.cell").count() == 7 * 16
+    assert tab.evaluate(HEATMAP_SHAPE) == [7 * 16, 16, 7]
     assert tab.locator("#side-table tr.side-row").count() == 3
     assert tab.locator("#lm-steps .step").count() > 0 and tab.locator("#mt-attention rect.att").count() > 0
     tab.hover("#rnn-steps .step:nth-child(4) .tok")

@@ -186,6 +186,22 @@ def test_inspect_reads_one_text_step_by_step_for_every_task(client):
     _error(client.post("/v1/models/names-gen/inspect", json={"text": "x"}), 404, "unsupported")
 
 
+def test_the_page_asks_for_attributions_after_the_rest(client):
+    """inspect with "attribution": false leaves them out; .../attribute gives the same ones."""
+    text = "Nakamura"
+    whole = client.post("/v1/models/names/inspect", json={"text": text}).json()
+    first = client.post("/v1/models/names/inspect", json={"text": text, "attribution": False}).json()
+    assert "attribution" not in first["outputs"] and first["outputs"]["steps"] == whole["outputs"]["steps"]
+    later = client.post("/v1/models/names/attribute", json={"text": text}).json()
+    assert later["model"] == "names" and later["tokens"] == whole["tokens"]
+    assert later["attribution"] == whole["outputs"]["attribution"]
+    cut = client.post("/v1/models/names/attribute", json={"text": text, "max_tokens": 3}).json()
+    assert cut["truncated"] and len(cut["attribution"]["values"]) == 3
+    _error(client.post("/v1/models/names/attribute", json={"text": " "}), 422)
+    _error(client.post("/v1/models/names/attribute", json={"text": text, "max_tokens": 10**6}), 422, "over_limit")
+    _error(client.post("/v1/models/tagger/attribute", json={"text": "The dog ran ."}), 404, "unsupported")
+
+
 def test_inspect_limits_are_flags():
     import argparse
 

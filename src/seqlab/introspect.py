@@ -50,15 +50,21 @@ def _layer(name: str, states: torch.Tensor, limits: InspectLimits) -> dict[str, 
             "values": _rounded(states[:, units])}
 
 
+def _read(bundle, text: str, limits: InspectLimits):
+    [text] = check_texts([text])
+    return bundle.task.trace_input(bundle.model, text, limits.max_tokens)
+
+
 @torch.no_grad()
-def inspect(bundle, text: str, limits: InspectLimits | None = None) -> dict[str, Any]:
-    """The inspect document of `text` for a loaded bundle (see the module's docstring)."""
+def inspect(bundle, text: str, limits: InspectLimits | None = None, *, attribution: bool = True) -> dict[str, Any]:
+    """The inspect document of `text` for a loaded bundle (see the module's docstring).
+    `attribution=False` leaves out the per-token attributions (a backward pass: the live page
+    asks for them with `attribute` after drawing the rest)."""
     limits = limits or InspectLimits()
     bundle.require("trace", "its task has no step-by-step view")
-    [text] = check_texts([text])
     start = time.perf_counter()
     task, model = bundle.task, bundle.model
-    reading = task.trace_input(model, text, limits.max_tokens)
+    reading = _read(bundle, text, limits)
     layers, views = [], {}
     if reading.ids is not None:  # a neural family: open up its input encoder
         trace = task.input_encoder(model).trace(reading.ids, reading.lengths, reading.extra)
@@ -67,6 +73,8 @@ def inspect(bundle, text: str, limits: InspectLimits | None = None) -> dict[str,
             per_step = value.dim() == 3 and value.size(1) == len(reading.tokens)
             views[name] = _layer(name, value[0], limits) if per_step else _rounded(value[0])
     outputs = task.trace_outputs(model, reading)
+    if attribution and bundle.supports("attribute"):
+        outputs["attribution"] = task.trace_attribution(model, reading)
     return {
         "task": bundle.cfg.task,
         "family": bundle.family,
@@ -78,3 +86,14 @@ def inspect(bundle, text: str, limits: InspectLimits | None = None) -> dict[str,
         "limits": {"max_tokens": limits.max_tokens, "max_units": limits.max_units},
         "seconds": round(time.perf_counter() - start, 4),
     }
+
+
+def attribute(bundle, text: str, limits: InspectLimits | None = None) -> dict[str, Any]:
+    """Each token's share of the output for `text`: {tokens, truncated, attribution}."""
+    limits = limits or InspectLimits()
+    bundle.require("attribute", "its task has no per-token attributions")
+    start = time.perf_counter()
+    reading = _read(bundle, text, limits)
+    return {"tokens": reading.tokens, "truncated": reading.truncated,
+            "attribution": bundle.task.trace_attribution(bundle.model, reading),
+            "seconds": round(time.perf_counter() - start, 4)}

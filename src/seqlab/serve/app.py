@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 from dataclasses import asdict
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -34,8 +34,17 @@ from seqlab.errors import SeqlabError
 from seqlab.serve.batching import MicroBatcher, QueueFull
 from seqlab.serve.guard import ApiError, Guard, error_response
 from seqlab.serve.metrics import Metrics
-from seqlab.serve.schemas import GenerateRequest, InspectRequest, PredictRequest, TranslateRequest
+from seqlab.serve.schemas import (
+    AttributeRequest,
+    GenerateRequest,
+    InspectRequest,
+    PredictRequest,
+    TranslateRequest,
+)
 from seqlab.serve.settings import ServeSettings
+
+if TYPE_CHECKING:
+    from seqlab.introspect import InspectLimits
 
 STATIC = Path(__file__).resolve().parent / "static"  # the live lecture page: plain HTML/JS/CSS
 log = logging.getLogger("uvicorn.error")  # configured by uvicorn: start-up lines reach the terminal
@@ -129,6 +138,17 @@ class Server:
         if len(text) > self.limits.max_text_chars:
             raise ApiError(422, f"{what} has {len(text)} characters, over the limit of {self.limits.max_text_chars}",
                            "too_long")
+
+    def inspect_bounds(self, text: str, max_tokens: int | None, max_units: int | None = None) -> InspectLimits:
+        """The live page's text checked, and the inspect limits a request asks for within the server's."""
+        from seqlab.introspect import InspectLimits  # torch: only once a model is inspected
+
+        self.check_chars(text, "the text")
+        if not text.strip():
+            raise ApiError(422, "the text is empty: give some text")
+        self.check_range(max_tokens, "max_tokens", 1, self.limits.max_inspect_tokens)
+        self.check_range(max_units, "max_units", 1, self.limits.max_inspect_units)
+        return InspectLimits(max_tokens or self.limits.max_inspect_tokens, max_units or self.limits.max_inspect_units)
 
     def check_range(self, value: int | None, name: str, low: int, high: int) -> None:
         if value is not None and not low <= value <= high:
@@ -284,17 +304,22 @@ def _routes(app: FastAPI, server: Server) -> None:
     async def inspect(name: str, body: InspectRequest):
         """One text read step by step (the live page's data): tokens, every layer's per-step
         states, and the task's per-step outputs; bounded by the inspect limits."""
-        from seqlab.introspect import InspectLimits, inspect
+        from seqlab.introspect import inspect
 
         model = server.model(name, "trace")
-        server.check_chars(body.text, "the text")
-        if not body.text.strip():
-            raise ApiError(422, "the text is empty: give some text")
-        server.check_range(body.max_tokens, "max_tokens", 1, limits.max_inspect_tokens)
-        server.check_range(body.max_units, "max_units", 1, limits.max_inspect_units)
-        bounds = InspectLimits(body.max_tokens or limits.max_inspect_tokens, body.max_units or limits.max_inspect_units)
-        loop = asyncio.get_running_loop()
-        doc = await server.within(loop.run_in_executor(model.executor, inspect, model.bundle, body.text, bounds))
+        bounds = server.inspect_bounds(body.text, body.max_tokens, body.max_units)
+        run = partial(inspect, model.bundle, body.text, bounds, attribution=body.attribution)
+        doc = await server.within(asyncio.get_running_loop().run_in_executor(model.executor, run))
+        return JSONResponse({"model": name, **doc})
+
+    @app.post("/v1/models/{name}/attribute", tags=["models"])
+    async def attribute(name: str, body: AttributeRequest):
+        """Each token's share of a classifier's verdict on one text (the page's "Why" view)."""
+        from seqlab.introspect import attribute
+
+        model = server.model(name, "attribute")
+        run = partial(attribute, model.bundle, body.text, server.inspect_bounds(body.text, body.max_tokens))
+        doc = await server.within(asyncio.get_running_loop().run_in_executor(model.executor, run))
         return JSONResponse({"model": name, **doc})
 
     @app.post("/v1/models/{name}/generate", tags=["models"])

@@ -48,3 +48,12 @@ class InspectRequest(_Body):
     text: str = Field(..., examples=["The movie my friend has not seen is good"])
     max_tokens: int | None = Field(None, description="read at most this many tokens (default and most: the limit)")
     max_units: int | None = Field(None, description="units shown per layer (default and most: the limit)")
+    attribution: bool = Field(True, description="classifiers: include per-token attributions (a backward "
+                              "pass; the page leaves them out and asks .../attribute after drawing)")
+
+
+class AttributeRequest(_Body):
+    """Each token's share of a classifier's verdict (gradient x input, or occlusion)."""
+
+    text: str = Field(..., examples=["The movie my friend has not seen is good"])
+    max_tokens: int | None = Field(None, description="read at most this many tokens (default and most: the limit)")

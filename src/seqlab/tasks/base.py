@@ -88,6 +88,7 @@ class Task:
     #   inspect    per-step states and next-token guesses of one passage (lm)
     #   trace      one text laid open for the live page: per-step states and outputs
     #              (trace_input / trace_outputs below; seqlab.introspect, POST .../inspect)
+    #   attribute  each token's share of the output (trace_attribution; POST .../attribute)
     verbs: frozenset[str] = frozenset({"predict"})
     # the task's own model settings (a dataclass of `setting` fields), or None
     settings: type | None = None
@@ -334,6 +335,11 @@ class Task:
     def trace_outputs(self, model: nn.Module, reading: Reading) -> dict[str, Any]:
         """What the task makes of each step of `reading` (JSON-able): the page's outputs."""
         raise SeqlabError(f"a {self.name} model cannot be inspected step by step")
+
+    def trace_attribution(self, model: nn.Module, reading: Reading) -> dict[str, Any]:
+        """Each token's share of the output (JSON-able: method, label, values), for tasks
+        with the verb "attribute"."""
+        raise SeqlabError(f"a {self.name} model has no per-token attributions")
 
     # -- persistence ---------------------------------------------------------------------
     def state(self) -> dict[str, Any]:

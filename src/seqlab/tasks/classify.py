@@ -44,7 +44,7 @@ class SequenceClassifier(nn.Module):
 class ClassifyTask(Task):
     runtime_layout = "classifier"  # which seqlab.onnx runner runs its exported graphs
     name = "classify"
-    verbs = frozenset({"predict", "probe", "trace"})
+    verbs = frozenset({"predict", "probe", "trace", "attribute"})
     accepts_estimators = True
     # The best general recipe per family, chosen on CR, MPQA, SUBJ, TREC (3-fold CV) and names,
     # with IMDB's presets as the starting point (bench/suite.py, BENCHMARKS.md "the sentence
@@ -218,8 +218,7 @@ class ClassifyTask(Task):
         return Reading(words[:max_tokens], None, truncated=len(words) > max_tokens)
 
     def trace_outputs(self, model, reading: Reading) -> dict[str, Any]:
-        """p(class | prefix) after each token, and per-token attributions for the predicted
-        class.
+        """p(class | prefix) after each token (the attributions are `trace_attribution`).
 
         The head reads each prefix's summary (Encoder.prefix_summaries: the text as if it
         ended at t) rather than each step's state: that is exact for every family and
@@ -239,14 +238,14 @@ class ClassifyTask(Task):
             "prediction": {"label": self.labels[label],
                            "probabilities": {lab: round(float(p), 6) for lab, p in zip(self.labels, full)}},
             "steps": {"kind": "prefix_probabilities", "values": np.round(probs, 4).tolist()},
-            "attribution": self._attribution(model, reading, label, full),
         }
 
-    def _attribution(self, model, reading: Reading, label: int, full: np.ndarray) -> dict[str, Any]:
-        """Gradient x input (Denil et al. 2014): d p(label) / d token vector . token vector,
-        one backward pass, when the encoder's token table yields one vector per token (rnn,
-        cnn); else occlusion, the drop in p(label) when the token is left out (bow averages
-        its table's rows inside one EmbeddingBag call; linear reads whole texts)."""
+    def trace_attribution(self, model, reading: Reading) -> dict[str, Any]:
+        """Each token's share of the predicted class. Gradient x input (Denil et al. 2014):
+        d p(label) / d token vector . token vector, one backward pass, when the encoder's token
+        table yields one vector per token (rnn, cnn); else occlusion, the drop in p(label)
+        when the token is left out (bow averages its table's rows inside one EmbeddingBag
+        call; linear reads whole texts)."""
         n = len(reading.tokens)
         if reading.ids is not None:
             seen: list[torch.Tensor] = []
@@ -263,6 +262,7 @@ class ClassifyTask(Task):
                     logits = model(reading.ids, reading.lengths)
                     vectors = seen[0] if seen else None
                     if vectors is not None:
+                        label = int(logits[0].argmax())
                         p = torch.softmax(logits.float(), dim=-1)[0, label]
                         [grad] = torch.autograd.grad(p, vectors)
                         values = (grad * vectors)[0].sum(dim=-1).tolist()
@@ -270,6 +270,8 @@ class ClassifyTask(Task):
                                 "values": [round(float(v), 4) for v in values]}
             finally:
                 hook.remove()
+        full = self._variant_probs(model, reading, [list(range(n))])[0]
+        label = int(full.argmax())
         if n == 1:
             return {"method": "occlusion", "label": self.labels[label], "values": [round(float(full[label]), 4)]}
         without = self._variant_probs(model, reading, [[i for i in range(n) if i != t] for t in range(n)])

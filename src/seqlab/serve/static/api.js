@@ -34,6 +34,7 @@ const Api = (() => {
     return {
       classifier: verbs.includes("probe"),
       traced: verbs.includes("trace"),
+      attributed: verbs.includes("attribute"),
       lm: verbs.includes("generate") && verbs.includes("trace"),
       translator: verbs.includes("translate") && verbs.includes("trace"),
       tagger: model.task === "tag" && verbs.includes("trace"),
@@ -55,8 +56,11 @@ const Api = (() => {
       }
       throw new ApiError(503, "the models did not finish loading");
     },
-    inspect(name, text) {
-      return call(`/v1/models/${encodeURIComponent(name)}/inspect`, { text });
+    inspect(name, text, options = {}) {
+      return call(`/v1/models/${encodeURIComponent(name)}/inspect`, { text, ...options });
+    },
+    attribute(name, text) {
+      return call(`/v1/models/${encodeURIComponent(name)}/attribute`, { text });
     },
     predict(name, texts) {
       return call(`/v1/models/${encodeURIComponent(name)}/predict`, { texts });

@@ -77,7 +77,8 @@ async function updateMain() {
   try {
     if (text.trim()) {
       await Promise.all([
-        ...readers.map(async (name) => { docs[name] = await Api.inspect(name, text); }),
+        // attributions (a backward pass each) are asked for after this answer is drawn
+        ...readers.map(async (name) => { docs[name] = await Api.inspect(name, text, { attribution: false }); }),
         // sentence A's verdict comes with its inspect document; B only needs a prediction,
         // asked again only when B changed (typing in A does not wait for it)
         ...(textB.trim() ? state.classifiers.map(async (m) => {
@@ -98,6 +99,21 @@ async function updateMain() {
   window.seqlabTiming = state.timing;
   $("timing").textContent = `updated in ${state.timing.ms.toFixed(0)} ms (${tokens} tokens)`;
   status(`${state.models.length} model(s) served`);
+  if (text.trim()) await attributeAll(id, text, docs, start);
+}
+
+// the "Why" view's attributions, drawn into the answer on the page once they all arrived
+async function attributeAll(id, text, docs, start) {
+  const names = state.classifiers.filter((m) => Api.roles(m).attributed).map((m) => m.name);
+  let found;
+  try {
+    found = await Promise.all(names.map((name) => Api.attribute(name, text)));
+  } catch (e) { if (id === mainRequest) failed(e); return; }
+  if (id !== mainRequest) return;
+  names.forEach((name, i) => { if (docs[name]) docs[name].outputs.attribution = found[i].attribution; });
+  Views.drawWhy(state);
+  state.timing.whyMs = performance.now() - start;
+  document.body.dataset.why = document.body.dataset.updates;
 }
 
 // the language model's and the translator's views: each inspects its own model and text; only

@@ -96,9 +96,9 @@ function layerScale(layer) {
 
 function drawRnn(state, onUnit) {
   const doc = state.docs[state.rnnModel];
-  const steps = clear("rnn-steps"), curve = clear("rnn-curve"), heatmap = clear("rnn-heatmap");
+  const steps = clear("rnn-steps"), curve = clear("rnn-curve"), heatmap = document.getElementById("rnn-heatmap");
   clear("unit-strip");
-  if (!doc || !doc.layers.length) return;
+  if (!doc || !doc.layers.length) { heatmap.width = heatmap.height = 0; return; }
   const layer = doc.layers.find((l) => l.name === state.rnnLayer) || doc.layers[doc.layers.length - 1];
   const T = doc.tokens.length, width = T * STEP_W;
   const out = doc.outputs, probs = out.steps ? out.steps.values : null;
@@ -123,32 +123,43 @@ function drawRnn(state, onUnit) {
       curve.append(el("svg:text", { x: 4, y: 12 + 11 * c, fill: COLORS[c % COLORS.length], class: "legend", text: label }));
     });
   }
-  // units x time: one column per step, one row per unit. Written as one string (thousands of
-  // cells: building them node by node took most of an update's drawing time)
+  // units x time: one column per step, one row per unit, painted on a canvas (thousands of
+  // cells: as SVG nodes they took most of an update's drawing time). The canvas carries its
+  // grid in data attributes; clicks and the readout map a mouse position to (unit, step).
   const order = unitOrder(layer, state.sortUnits), scale = layerScale(layer);
-  heatmap.setAttribute("width", width);
-  heatmap.setAttribute("height", order.length * UNIT_H);
-  const rows = order.map((j, row) => {
-    const unit = layer.shown[j];
-    let cells = "";
+  const rows = order.length;
+  heatmap.width = width;
+  heatmap.height = rows * UNIT_H;
+  Object.assign(heatmap.dataset, { columns: T, rows, units: order.map((j) => layer.shown[j]).join(" ") });
+  const ctx = heatmap.getContext("2d");
+  ctx.clearRect(0, 0, heatmap.width, heatmap.height);
+  order.forEach((j, row) => {
     for (let t = 0; t < T; t++) {
-      cells += `<rect class="cell" x="${t * STEP_W}" y="${row * UNIT_H}" width="${STEP_W - 1}" height="${UNIT_H - 1}" `
-        + `fill="${heat(layer.values[t][j] / scale)}" data-step="${t}"></rect>`;
+      ctx.fillStyle = heat(layer.values[t][j] / scale);
+      ctx.fillRect(t * STEP_W, row * UNIT_H, STEP_W - 1, UNIT_H - 1);
     }
-    return `<g class="unit${unit === state.unit ? " picked" : ""}" data-unit="${unit}" data-row="${j}">`
-      + `<title>unit ${unit} (click: colour the text by it)</title>${cells}</g>`;
+    if (layer.shown[j] === state.unit) {  // the picked unit's row, outlined
+      ctx.strokeStyle = "#333";
+      ctx.strokeRect(0.5, row * UNIT_H + 0.5, width - 1, UNIT_H - 2);
+    }
   });
-  heatmap.innerHTML = rows.join("");
+  const at = (event) => {
+    const box = heatmap.getBoundingClientRect();  // CSS pixels; the grid is in canvas pixels
+    const x = (event.clientX - box.left) * heatmap.width / box.width;
+    const y = (event.clientY - box.top) * heatmap.height / box.height;
+    const row = Math.floor(y / UNIT_H), t = Math.floor(x / STEP_W);
+    return row >= 0 && row < rows && t >= 0 && t < T ? { j: order[row], t } : null;
+  };
+  heatmap.title = "click a row: colour the text by that unit";
   heatmap.onclick = (event) => {
-    const g = event.target.closest("g.unit");
-    if (g) onUnit(Number(g.dataset.unit));
+    const cell = at(event);
+    if (cell) onUnit(layer.shown[cell.j]);
   };
   heatmap.onmousemove = (event) => {  // one readout instead of a tooltip per cell
-    const cell = event.target.closest("rect.cell");
+    const cell = at(event);
     if (!cell) return;
-    const j = Number(cell.parentNode.dataset.row), t = Number(cell.dataset.step);
     document.getElementById("cell-info").textContent =
-      `unit ${layer.shown[j]}, step ${t + 1} (${shown(doc.tokens[t])}): ${layer.values[t][j]}`;
+      `unit ${layer.shown[cell.j]}, step ${cell.t + 1} (${shown(doc.tokens[cell.t])}): ${layer.values[cell.t][cell.j]}`;
   };
   // Karpathy's neuron strip: the text coloured by the picked unit
   const j = layer.shown.indexOf(state.unit);
@@ -184,11 +195,13 @@ function drawWhy(state) {
   const box = clear("why-bars");
   for (const m of state.classifiers) {
     const doc = state.docs[m.name];
-    if (!doc || !doc.outputs.attribution) continue;
-    const values = doc.outputs.attribution.values;
+    if (!doc) continue;
+    // until the attributions arrive (they follow the rest of the answer), the bars are flat
+    const found = doc.outputs.attribution;
+    const values = found ? found.values : doc.tokens.map(() => 0);
     const top = Math.max(1e-6, ...values.map(Math.abs));
     const row = el("div", { class: "why-row" }, el("span", { class: "label",
-      text: `${m.name} → ${doc.outputs.attribution.label} (${doc.outputs.attribution.method})` }));
+      text: found ? `${m.name} → ${found.label} (${found.method})` : `${m.name} → …` }));
     doc.tokens.forEach((t, i) => row.append(el("span", { class: "attr" },
       el("span", { class: "attr-bar " + (values[i] >= 0 ? "pos" : "neg"),
         style: { height: Math.round(28 * Math.abs(values[i]) / top) + "px" }, title: values[i].toFixed(4) }),
