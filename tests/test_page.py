@@ -195,6 +195,15 @@ def test_hovering_a_token_highlights_it_in_every_view(page):
     lit = page.locator(".tok.hl")
     assert lit.count() >= 5  # steps, cnn windows, attributions (3 models), tags
     assert set(lit.all_inner_texts()) == {"not"}
+    # views match tokens by text and occurrence, not position (models may split a sentence
+    # differently): a repeated word lights only its own occurrence
+    page.mouse.move(0, 0)
+    _type(page, "the film is good and the end is good")
+    page.wait_for_function("document.body.dataset.why === document.body.dataset.updates")
+    page.hover("#rnn-steps .step:nth-child(9) .tok")  # the second "good"
+    assert set(page.locator(".tok.hl").all_inner_texts()) == {"good"}
+    assert page.locator("#rnn-steps .tok.hl").count() == 1
+    assert page.locator("#rnn-steps .step:nth-child(9) .tok.hl").count() == 1
 
 
 def test_lm_steps_sampling_streams_and_translation_attention(page):

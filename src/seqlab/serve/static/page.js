@@ -182,7 +182,7 @@ async function saveView() {
 function hover(event, on) {
   const node = event.target.closest && event.target.closest("[data-tok]");
   if (!node) return;
-  document.querySelectorAll(`[data-tok="${node.dataset.tok}"]`).forEach((n) => n.classList.toggle("hl", on));
+  document.querySelectorAll(`[data-tok="${CSS.escape(node.dataset.tok)}"]`).forEach((n) => n.classList.toggle("hl", on));
 }
 
 function wire() {

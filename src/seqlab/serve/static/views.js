@@ -1,6 +1,6 @@
 // Drawing: each view is a function of the page's state (page.js), written into its section
-// with plain DOM and hand-written SVG. Tokens of the main sentence carry data-tok="i" so that
-// hovering one highlights it in every view.
+// with plain DOM, hand-written SVG and a canvas. Tokens of the main sentence carry data-tok
+// (tokenKeys) so that hovering one highlights it in every view.
 "use strict";
 
 const SVG_NS = "http://www.w3.org/2000/svg";
@@ -33,8 +33,24 @@ function shown(token) { return token.replace(/^\u2581/, "").replace(/\n/g, "\u21
 
 function pct(p) { return (100 * p).toFixed(1) + "%"; }
 
-function tokenSpan(token, i, attrs = {}) {
-  return el("span", { class: "tok", "data-tok": i, ...attrs, text: shown(token) });
+// A token's key across views: its text and which occurrence of that text it is ("not#0").
+// Models may split the sentence differently (words, characters, subwords), so a position
+// would light unrelated tokens in another model's view; a key lights only the same token.
+const tokenKeyCache = new WeakMap();
+function tokenKeys(tokens) {
+  if (!tokenKeyCache.has(tokens)) {
+    const seen = new Map();
+    tokenKeyCache.set(tokens, tokens.map((t) => {
+      const word = shown(t).toLowerCase(), k = seen.get(word) || 0;
+      seen.set(word, k + 1);
+      return `${word}#${k}`;
+    }));
+  }
+  return tokenKeyCache.get(tokens);
+}
+
+function tokenSpan(tokens, i, attrs = {}) {
+  return el("span", { class: "tok", "data-tok": tokenKeys(tokens)[i], ...attrs, text: shown(tokens[i]) });
 }
 
 // -- bag of words --------------------------------------------------------------------------
@@ -102,10 +118,10 @@ function drawRnn(state, onUnit) {
   const layer = doc.layers.find((l) => l.name === state.rnnLayer) || doc.layers[doc.layers.length - 1];
   const T = doc.tokens.length, width = T * STEP_W;
   const out = doc.outputs, probs = out.steps ? out.steps.values : null;
-  doc.tokens.forEach((t, i) => {
+  doc.tokens.forEach((_, i) => {
     const verdict = probs ? out.labels[probs[i].indexOf(Math.max(...probs[i]))] : "";
     steps.append(el("div", { class: "step", style: { width: STEP_W + "px" } },
-      tokenSpan(t, i), el("div", { class: "cellbox", title: `h${i + 1}`, text: `h${i + 1}` }),
+      tokenSpan(doc.tokens, i), el("div", { class: "cellbox", title: `h${i + 1}`, text: `h${i + 1}` }),
       el("div", { class: "verdict", text: verdict })));
   });
   // the per-step verdict: p(label | prefix) for each label
@@ -166,7 +182,7 @@ function drawRnn(state, onUnit) {
   const strip = document.getElementById("unit-strip");
   if (j < 0) { strip.textContent = "Click a row of the heatmap to colour the text by that unit."; return; }
   strip.append(el("span", { class: "label", text: `${layer.name}, unit ${state.unit}: ` }));
-  doc.tokens.forEach((t, i) => strip.append(tokenSpan(t, i, { style: { background: heat(layer.values[i][j] / scale) },
+  doc.tokens.forEach((_, i) => strip.append(tokenSpan(doc.tokens, i, { style: { background: heat(layer.values[i][j] / scale) },
     title: String(layer.values[i][j]) })));
 }
 
@@ -185,7 +201,7 @@ function drawCnn(state) {
   for (const r of rows.slice(0, 8)) {
     const line = el("div", { class: "window-row" }, el("span", { class: "label",
       text: `${r.layer}, filter ${r.f}: max ${r.value.toFixed(2)}` }));
-    doc.tokens.forEach((t, i) => line.append(tokenSpan(t, i, { class: "tok" + (i >= r.start && i <= r.end ? " win" : "") })));
+    doc.tokens.forEach((_, i) => line.append(tokenSpan(doc.tokens, i, { class: "tok" + (i >= r.start && i <= r.end ? " win" : "") })));
     box.append(line);
   }
 }
@@ -202,10 +218,10 @@ function drawWhy(state) {
     const top = Math.max(1e-6, ...values.map(Math.abs));
     const row = el("div", { class: "why-row" }, el("span", { class: "label",
       text: found ? `${m.name} → ${found.label} (${found.method})` : `${m.name} → …` }));
-    doc.tokens.forEach((t, i) => row.append(el("span", { class: "attr" },
+    doc.tokens.forEach((_, i) => row.append(el("span", { class: "attr" },
       el("span", { class: "attr-bar " + (values[i] >= 0 ? "pos" : "neg"),
         style: { height: Math.round(28 * Math.abs(values[i]) / top) + "px" }, title: values[i].toFixed(4) }),
-      tokenSpan(t, i))));
+      tokenSpan(doc.tokens, i))));
     box.append(row);
   }
 }
@@ -215,7 +231,7 @@ function drawTags(state) {
   const row = clear("tag-row");
   const doc = state.docs[state.tagModel];
   if (!doc) return;
-  doc.tokens.forEach((t, i) => row.append(el("span", { class: "tagged" }, tokenSpan(t, i),
+  doc.tokens.forEach((_, i) => row.append(el("span", { class: "tagged" }, tokenSpan(doc.tokens, i),
     el("span", { class: "tag", text: doc.outputs.tags[i] }),
     el("span", { class: "bar", title: pct(doc.outputs.confidence[i]) },
       el("span", { style: { width: pct(doc.outputs.confidence[i]) } })))));
