@@ -70,7 +70,7 @@ def load_average() -> str:
 
 def wait_why(page) -> None:
     """Until the attributions of the newest update are drawn (they follow the first paint)."""
-    page.wait_for_function("document.body.dataset.why === document.body.dataset.updates", timeout=30_000)
+    page.wait_for_function("document.body.dataset.why === document.body.dataset.main", timeout=30_000)
 
 
 def time_updates(models: list[str], repeats: int) -> None:

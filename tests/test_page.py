@@ -134,7 +134,7 @@ def _heatmap_shape(page) -> tuple[int, int, int]:
 
 
 def _click_unit_row(page, row: int) -> None:
-    page.wait_for_function("document.body.dataset.why === document.body.dataset.updates")  # nothing moves after
+    page.wait_for_function("document.body.dataset.why === document.body.dataset.main")  # nothing moves after
     page.locator("#rnn-heatmap").click(position={"x": 5, "y": row * 7 + 3})
 
 
@@ -167,7 +167,7 @@ def test_predictions_update_on_typing(page):
     assert "%" in page.locator('#side-table tr[data-model="demo-cnn"]').inner_text()
     assert page.locator("#why-bars .why-row").count() == 3
     # the attributions follow the first drawing: every classifier's bars, for this text
-    page.wait_for_function("document.body.dataset.why === document.body.dataset.updates")
+    page.wait_for_function("document.body.dataset.why === document.body.dataset.main")
     assert not any("…" in label for label in page.locator("#why-bars .why-row .label").all_inner_texts())
     assert page.locator("#why-bars .why-row").first.locator(".attr").count() == 9
     assert page.locator("#why-bars .attr-bar").evaluate_all("bars => bars.some((b) => b.style.height !== '0px')")
@@ -190,7 +190,7 @@ def test_shuffle_leaves_the_bag_of_words_and_changes_the_rnn(page):
 
 
 def test_hovering_a_token_highlights_it_in_every_view(page):
-    page.wait_for_function("document.body.dataset.why === document.body.dataset.updates")  # attributions drawn
+    page.wait_for_function("document.body.dataset.why === document.body.dataset.main")  # attributions drawn
     page.hover("#rnn-steps .step:nth-child(6) .tok")  # "not"
     lit = page.locator(".tok.hl")
     assert lit.count() >= 5  # steps, cnn windows, attributions (3 models), tags
@@ -199,7 +199,7 @@ def test_hovering_a_token_highlights_it_in_every_view(page):
     # differently): a repeated word lights only its own occurrence
     page.mouse.move(0, 0)
     _type(page, "the film is good and the end is good")
-    page.wait_for_function("document.body.dataset.why === document.body.dataset.updates")
+    page.wait_for_function("document.body.dataset.why === document.body.dataset.main")
     page.hover("#rnn-steps .step:nth-child(9) .tok")  # the second "good"
     assert set(page.locator(".tok.hl").all_inner_texts()) == {"good"}
     assert page.locator("#rnn-steps .tok.hl").count() == 1

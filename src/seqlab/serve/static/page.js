@@ -97,6 +97,7 @@ async function updateMain() {
   draw();
   state.timing = { ms: performance.now() - start, drawMs: performance.now() - drawing, tokens };
   window.seqlabTiming = state.timing;
+  document.body.dataset.main = String(id);  // which update of the main sentence is drawn
   $("timing").textContent = `updated in ${state.timing.ms.toFixed(0)} ms (${tokens} tokens)`;
   status(`${state.models.length} model(s) served`);
   if (text.trim()) await attributeAll(id, text, docs, start);
@@ -113,7 +114,7 @@ async function attributeAll(id, text, docs, start) {
   names.forEach((name, i) => { if (docs[name]) docs[name].outputs.attribution = found[i].attribution; });
   Views.drawWhy(state);
   state.timing.whyMs = performance.now() - start;
-  document.body.dataset.why = document.body.dataset.updates;
+  document.body.dataset.why = String(id);  // ... and whose attribution bars are
 }
 
 // the language model's and the translator's views: each inspects its own model and text; only
