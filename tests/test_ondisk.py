@@ -102,3 +102,22 @@ def test_tagging_on_disk_equals_in_memory(tmp_path, shared_data, monkeypatch):
     mem, disk = (json.loads((tmp_path / m / "metrics.json").read_text()) for m in ("mem", "disk"))
     assert disk["validation"] == mem["validation"]
     assert (tmp_path / "disk" / "model.safetensors").read_bytes() == (tmp_path / "mem" / "model.safetensors").read_bytes()
+
+
+def test_a_second_run_on_the_same_file_never_reads_its_text_again(tmp_path, files, monkeypatch):
+    """The label pass, the fitted tokenizer and the encoding are cached per file and split: a
+    second run (another family, a tune trial) trains from the cache alone; another split or
+    tokenizer setting fits again."""
+    monkeypatch.setenv("SEQLAB_CACHE_DIR", str(tmp_path / "cache"))
+    train, _ = files
+    args = ["train", "--data", str(train), "--on-disk", "yes", "--epochs", "1", "--limit", "300", "--no-progress"]
+    assert main([*args, "--family", "bow", "--out", str(tmp_path / "bow")]) == 0
+    reads = []
+    real = ondisk.DataFile.examples
+    monkeypatch.setattr(ondisk.DataFile, "examples", lambda self: reads.append(self.path) or real(self))
+    assert main([*args, "--family", "gru", "--embed-dim", "8", "--hidden-dim", "8", "--out", str(tmp_path / "gru")]) == 0
+    assert reads == []
+    bow, gru = (load_bundle(tmp_path / m) for m in ("bow", "gru"))
+    assert bow.task.tokenizer.to_json() == gru.task.tokenizer.to_json() and bow.task.labels == gru.task.labels
+    assert main([*args, "--family", "bow", "--max-vocab", "50", "--out", str(tmp_path / "small")]) == 0
+    assert reads and load_bundle(tmp_path / "small").task.tokenizer.vocab_size < bow.task.tokenizer.vocab_size

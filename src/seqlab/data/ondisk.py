@@ -84,14 +84,64 @@ def use_on_disk(setting: str, path: Path) -> bool:
 
 def read_label_codes(source: DataFile, field: str | None) -> tuple[np.ndarray, list[str]]:
     """Pass 1: each example's `field` as a code into the file's names (first-seen order); all
-    zeros and one name "" when `field` is None (the examples are only counted)."""
+    zeros and one name "" when `field` is None (the examples are only counted). Kept in the
+    cache (keyed by the file and `field`), so a second run on the same file skips the pass."""
+    directory = _cache_key_dir("labels", f"{source.fingerprint()}|{field}")
+    try:
+        names_read = json.loads((directory / "names.json").read_text(encoding="utf-8"))
+        return np.load(directory / "codes.npy"), names_read
+    except (OSError, ValueError):
+        pass  # not cached yet (or a cut write): read the file
     names: dict[str, int] = {}
     codes = array("i")
     for ex in source.examples():
         codes.append(names.setdefault(ex[field], len(names)) if field else 0)
     if not codes:
         raise SeqlabError(f"{source.path}: no examples")
-    return np.frombuffer(codes, dtype=np.int32).copy(), list(names) if field else [""]
+    result = np.frombuffer(codes, dtype=np.int32).copy(), list(names) if field else [""]
+    _save_cached(directory, {"codes.npy": lambda path: np.save(path, result[0]),
+                             "names.json": lambda path: path.write_text(json.dumps(result[1]), encoding="utf-8")})
+    return result
+
+
+def fitted_once(split: FileSplit, settings: str, fit: Callable[[], dict]) -> dict:
+    """What `fit` learns from the training examples of `split` (JSON-able: a tokenizer, the
+    label set), kept in the cache and keyed by the file, which examples the split holds and
+    `settings` (everything else `fit` depends on). The streamed pass over a big file is then
+    paid once per file and split, not once per run (another family, a `seqlab tune` trial)."""
+    which = hashlib.sha256(np.ascontiguousarray(split.positions, dtype=np.int64).tobytes()).hexdigest()
+    directory = _cache_key_dir("fitted", f"{split.source.fingerprint()}|{which}|{settings}")
+    try:
+        return json.loads((directory / "fitted.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        pass
+    value = fit()
+    _save_cached(directory, {"fitted.json": lambda path: path.write_text(json.dumps(value), encoding="utf-8")})
+    return value
+
+
+def _cache_key_dir(kind: str, key: str) -> Path:
+    from seqlab.data.datasets import cache_dir
+
+    return cache_dir() / kind / hashlib.sha256(f"{ENCODED_FORMAT}|{key}".encode()).hexdigest()[:24]
+
+
+def _save_cached(directory: Path, writers: dict[str, Callable[[Path], None]]) -> None:
+    """Write the files into a temp folder and rename it into place: a reader sees all of
+    them or none. A cache that cannot be written (read-only, full disk) is skipped."""
+    try:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}."))
+    except OSError:
+        return
+    try:
+        for name, write in writers.items():
+            write(tmp / name)
+        os.replace(tmp, directory)
+    except OSError:
+        pass  # another run cached it meanwhile, or the disk is full: the value is still returned
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def examples_of(source: DataFile, keep: np.ndarray | None = None) -> Iterator[dict]:
@@ -102,10 +152,7 @@ def examples_of(source: DataFile, keep: np.ndarray | None = None) -> Iterator[di
 
 
 def _corpus_dir(source: DataFile, settings: str) -> Path:
-    from seqlab.data.datasets import cache_dir
-
-    key = hashlib.sha256(f"{ENCODED_FORMAT}|{source.fingerprint()}|{settings}".encode()).hexdigest()[:24]
-    return cache_dir() / "encoded" / key
+    return _cache_key_dir("encoded", f"{source.fingerprint()}|{settings}")
 
 
 def _read(fd: int, dtype: np.dtype, start: int, stop: int) -> np.ndarray:

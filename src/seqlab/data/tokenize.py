@@ -176,14 +176,18 @@ class TextTokenizer:
         atomic_write_text(path, self.to_json())
 
     @classmethod
+    def from_json(cls, text: str) -> TextTokenizer:
+        """The inverse of `to_json` (raises ValueError or the tokenizers' Exception on bad text)."""
+        data = json.loads(text)
+        level = data.pop("seqlab", {}).get("level", "word")
+        return cls(Tokenizer.from_str(json.dumps(data)), level)
+
+    @classmethod
     def load(cls, path: str | Path) -> TextTokenizer:
         path = Path(path)
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            level = data.pop("seqlab", {}).get("level", "word")
-            tok = Tokenizer.from_str(json.dumps(data))
+            return cls.from_json(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise SeqlabError(f"{path}: no such file; the bundle is incomplete") from None
         except Exception as exc:  # tokenizers raises plain Exception on bad JSON
             raise SeqlabError(f"{path}: not a valid tokenizer file ({exc})") from None
-        return cls(tok, level)

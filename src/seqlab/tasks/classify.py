@@ -101,13 +101,17 @@ class ClassifyTask(Task):
                                    encoding=d.encoding, fmt=d.format)
 
     def fit_vocab(self, train) -> None:
-        from seqlab.data.ondisk import FileSplit, examples_of
+        from seqlab.data.ondisk import FileSplit, examples_of, fitted_once
+        from seqlab.data.tokenize import TextTokenizer
 
         self.unk_prob = None
         alpha = self.cfg.model.word_dropout
         if isinstance(train, FileSplit):  # one streamed pass for the tokenizer, counts from the encoded ids
             keep = train.keep()
-            self.tokenizer = self.fit_tokenizer(ex["text"] for ex in examples_of(train.source, keep))
+            d = self.cfg.data
+            fitted = fitted_once(train, f"classify|{d.tokenizer}|{d.lowercase}|{d.max_vocab}|{d.min_freq}", lambda: {
+                "tokenizer": self.fit_tokenizer(ex["text"] for ex in examples_of(train.source, keep)).to_json()})
+            self.tokenizer = TextTokenizer.from_json(fitted["tokenizer"])
             if alpha:
                 counts = self.encoded(train.source).token_counts(self.tokenizer.vocab_size, keep)
                 self.unk_prob = word_dropout_from_counts(counts, alpha)
