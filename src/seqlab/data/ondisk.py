@@ -25,7 +25,9 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
+import time
 from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -53,25 +55,44 @@ class DataFile:
     label_column: str = "label"
     tag_column: str = "upos"
     encoding: str = "utf-8"
+    progress: bool = False  # show each named pass over the file on stderr (not part of the key)
 
-    def examples(self) -> Iterator[dict]:
-        """The file's examples, streamed."""
+    def examples(self, what: str | None = None, total: int | None = None) -> Iterator[dict]:
+        """The file's examples, streamed; a pass named by `what` shows its progress."""
         from seqlab.data.conllu import iter_conllu, iter_token_tag
         from seqlab.data.formats import iter_fasttext, iter_table
 
         if self.reader == "fasttext":
-            return iter_fasttext(self.path, self.encoding)
-        if self.reader == "conllu":
-            return iter_conllu(self.path, tag_column=self.tag_column, encoding=self.encoding)
-        if self.reader == "token-tag":
-            return iter_token_tag(self.path, encoding=self.encoding)
-        return iter_table(self.path, text_column=self.text_column, label_column=self.label_column,
-                          encoding=self.encoding, fmt=self.fmt)
+            stream = iter_fasttext(self.path, self.encoding)
+        elif self.reader == "conllu":
+            stream = iter_conllu(self.path, tag_column=self.tag_column, encoding=self.encoding)
+        elif self.reader == "token-tag":
+            stream = iter_token_tag(self.path, encoding=self.encoding)
+        else:
+            stream = iter_table(self.path, text_column=self.text_column, label_column=self.label_column,
+                                encoding=self.encoding, fmt=self.fmt)
+        return _shown(stream, f"{self.path.name}: {what}", total) if self.progress and what else stream
 
     def fingerprint(self) -> str:
         st = self.path.stat()
         return (f"{self.path.resolve()}:{st.st_size}:{st.st_mtime_ns}:{self.reader}:{self.fmt}:{self.text_column}:"
                 f"{self.label_column}:{self.tag_column}:{self.encoding}")
+
+
+def _shown(stream: Iterator[dict], what: str, total: int | None) -> Iterator[dict]:
+    """A pass over a big file can take minutes: a bar on a terminal, else a line when it
+    starts and one when it ends (a log file)."""
+    if sys.stderr.isatty():
+        from tqdm import tqdm
+
+        yield from tqdm(stream, desc=what, total=total, unit=" examples", unit_scale=True, file=sys.stderr,
+                        mininterval=0.5, leave=False)
+        return
+    print(f"seqlab: {what} ...", file=sys.stderr, flush=True)
+    start, n = time.perf_counter(), 0
+    for n, ex in enumerate(stream, 1):  # noqa: B007 (n is the count after the loop)
+        yield ex
+    print(f"seqlab: {what}: {n:,} examples in {time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
 
 
 def use_on_disk(setting: str, path: Path) -> bool:
@@ -94,7 +115,7 @@ def read_label_codes(source: DataFile, field: str | None) -> tuple[np.ndarray, l
         pass  # not cached yet (or a cut write): read the file
     names: dict[str, int] = {}
     codes = array("i")
-    for ex in source.examples():
+    for ex in source.examples("reading the labels"):
         codes.append(names.setdefault(ex[field], len(names)) if field else 0)
     if not codes:
         raise SeqlabError(f"{source.path}: no examples")
@@ -144,9 +165,9 @@ def _save_cached(directory: Path, writers: dict[str, Callable[[Path], None]]) ->
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def examples_of(source: DataFile, keep: np.ndarray | None = None) -> Iterator[dict]:
-    """The examples whose `keep` flag is set (all when None), streamed."""
-    for i, ex in enumerate(source.examples()):
+def examples_of(source: DataFile, keep: np.ndarray | None = None, what: str | None = None) -> Iterator[dict]:
+    """The examples whose `keep` flag is set (all when None), streamed (`what`: the pass's name)."""
+    for i, ex in enumerate(source.examples(what, None if keep is None else len(keep))):
         if keep is None or keep[i]:
             yield ex
 
@@ -272,7 +293,7 @@ def _write(tmp: Path, source: DataFile, encode: Encoder, target: str, vocab_size
                     chars_done = int(ends[-1]) if len(ends) else chars_done
             batch.clear()
 
-        for ex in source.examples():
+        for ex in source.examples("encoding the token ids"):
             batch.append(ex)
             if len(batch) >= CHUNK_EXAMPLES:
                 flush()

@@ -199,7 +199,8 @@ class Task:
                                   "(classify: csv, tsv, jsonl, fasttext; tag: conllu, token<TAB>tag) and a "
                                   "neural family; leave out --on-disk")
             return None
-        return DataFile(Path(path), reader, d.format, d.text_column, d.label_column, d.tag_column, d.encoding)
+        return DataFile(Path(path), reader, d.format, d.text_column, d.label_column, d.tag_column, d.encoding,
+                        progress=self.cfg.train.progress)
 
     def encoded(self, source):
         """`source`'s data/ondisk.EncodedCorpus for the fitted vocabulary (built once per key)."""

@@ -110,7 +110,7 @@ class ClassifyTask(Task):
             keep = train.keep()
             d = self.cfg.data
             fitted = fitted_once(train, f"classify|{d.tokenizer}|{d.lowercase}|{d.max_vocab}|{d.min_freq}", lambda: {
-                "tokenizer": self.fit_tokenizer(ex["text"] for ex in examples_of(train.source, keep)).to_json()})
+                "tokenizer": self.fit_tokenizer(ex["text"] for ex in examples_of(train.source, keep, "fitting the vocabulary")).to_json()})
             self.tokenizer = TextTokenizer.from_json(fitted["tokenizer"])
             if alpha:
                 counts = self.encoded(train.source).token_counts(self.tokenizer.vocab_size, keep)

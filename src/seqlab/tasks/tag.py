@@ -230,7 +230,7 @@ class TagTask(Task):
 
         d = self.cfg.data
         on_disk = isinstance(train, FileSplit)
-        sentences = examples_of(train.source, train.keep()) if on_disk else train
+        sentences = examples_of(train.source, train.keep(), "fitting the vocabulary") if on_disk else train
         tags: set[str] = set()
         chars: Counter = Counter()
 
