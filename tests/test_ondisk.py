@@ -114,7 +114,7 @@ def test_a_second_run_on_the_same_file_never_reads_its_text_again(tmp_path, file
     assert main([*args, "--family", "bow", "--out", str(tmp_path / "bow")]) == 0
     reads = []
     real = ondisk.DataFile.examples
-    monkeypatch.setattr(ondisk.DataFile, "examples", lambda self: reads.append(self.path) or real(self))
+    monkeypatch.setattr(ondisk.DataFile, "examples", lambda self, *a: reads.append(self.path) or real(self, *a))
     assert main([*args, "--family", "gru", "--embed-dim", "8", "--hidden-dim", "8", "--out", str(tmp_path / "gru")]) == 0
     assert reads == []
     bow, gru = (load_bundle(tmp_path / m) for m in ("bow", "gru"))
