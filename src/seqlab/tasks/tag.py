@@ -226,11 +226,31 @@ class TagTask(Task):
         """Words, tags and characters of the training sentences: a list, or a data/ondisk
         FileSplit streamed once (its word-dropout counts come from the encoded ids). Both
         count words up to --max-length, the ones training reads."""
-        from seqlab.data.ondisk import FileSplit, examples_of
+        from seqlab.data.ondisk import FileSplit, examples_of, fitted_once
 
         d = self.cfg.data
         on_disk = isinstance(train, FileSplit)
-        sentences = examples_of(train.source, train.keep(), "fitting the vocabulary") if on_disk else train
+        if on_disk:  # one streamed pass, cached per file and split (ondisk.fitted_once)
+            fitted = fitted_once(train, f"tag|{d.lowercase}|{d.max_vocab}|{d.min_freq}", lambda: self._fit_tables(
+                examples_of(train.source, train.keep(), "fitting the vocabulary")))
+        else:
+            fitted = self._fit_tables(train)
+        self.tokenizer = TextTokenizer.from_json(fitted["tokenizer"])
+        self.labels, self.chars = fitted["labels"], fitted["chars"]
+        if len(self.labels) < 2:
+            raise SeqlabError(f"the training data has only one tag ({self.labels}); need at least two")
+        if not on_disk:
+            self.unk_prob = self._word_dropout_table(train)
+        elif self.cfg.model.word_dropout:
+            counts = self.encoded(train.source).token_counts(self.tokenizer.vocab_size, train.keep())
+            self.unk_prob = word_dropout_from_counts(counts, self.cfg.model.word_dropout)
+        else:
+            self.unk_prob = None
+
+    def _fit_tables(self, sentences) -> dict[str, Any]:
+        """The word tokenizer (as JSON), the tag set and the character table of the training
+        sentences, read once."""
+        d = self.cfg.data
         tags: set[str] = set()
         chars: Counter = Counter()
 
@@ -241,21 +261,11 @@ class TagTask(Task):
                     chars.update(w)
                     yield w
 
-        self.tokenizer = fit_word_tokenizer(words(), lowercase=d.lowercase, max_vocab=d.max_vocab,
-                                            min_freq=d.min_freq)
-        self.labels = sorted(tags)
-        if len(self.labels) < 2:
-            raise SeqlabError(f"the training data has only one tag ({self.labels}); need at least two")
+        tokenizer = fit_word_tokenizer(words(), lowercase=d.lowercase, max_vocab=d.max_vocab, min_freq=d.min_freq)
         # most frequent first, ties by character: the same table whatever order sentences come in
         ranked = sorted(chars.items(), key=lambda kv: (-kv[1], kv[0]))[:MAX_CHARS]
-        self.chars = [c for c, n in ranked if n >= CHAR_MIN_COUNT]
-        if not on_disk:
-            self.unk_prob = self._word_dropout_table(train)
-        elif self.cfg.model.word_dropout:
-            counts = self.encoded(train.source).token_counts(self.tokenizer.vocab_size, train.keep())
-            self.unk_prob = word_dropout_from_counts(counts, self.cfg.model.word_dropout)
-        else:
-            self.unk_prob = None
+        return {"tokenizer": tokenizer.to_json(), "labels": sorted(tags),
+                "chars": [c for c, n in ranked if n >= CHAR_MIN_COUNT]}
 
     def _word_dropout_table(self, train: list[dict]) -> torch.Tensor | None:
         if not self.cfg.model.word_dropout:
