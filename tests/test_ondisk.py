@@ -121,3 +121,79 @@ def test_a_second_run_on_the_same_file_never_reads_its_text_again(tmp_path, file
     assert bow.task.tokenizer.to_json() == gru.task.tokenizer.to_json() and bow.task.labels == gru.task.labels
     assert main([*args, "--family", "bow", "--max-vocab", "50", "--out", str(tmp_path / "small")]) == 0
     assert reads and load_bundle(tmp_path / "small").task.tokenizer.vocab_size < bow.task.tokenizer.vocab_size
+
+
+BUILD = """
+import sys, time
+from pathlib import Path
+from seqlab.data import ondisk
+
+log, started = Path(sys.argv[2]), Path(sys.argv[3])
+
+def encode(examples):
+    with open(log, "a") as fh:
+        fh.write(f"{len(examples)}\\n")
+    started.touch()
+    time.sleep(1.5)  # the other process arrives while this one encodes
+    return [{"ids": [4 + len(ex["text"]) % 50]} for ex in examples]
+
+corpus = ondisk.EncodedCorpus.build(ondisk.DataFile(Path(sys.argv[1]), "table", "csv"), "s", encode,
+                                    target="label", vocab_size=60)
+print(corpus.directory, len(corpus))
+"""
+
+
+def test_processes_building_one_corpus_at_once_encode_it_once(tmp_path, files):
+    """Ranks started together (torchrun) all build the same corpus: the first encodes it, the
+    others wait on its lock and reuse it; one corpus, no temp folder left, nothing counted twice."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    train, _ = files
+    log, started = tmp_path / "encode.log", tmp_path / "started"
+    env = {**os.environ, "SEQLAB_CACHE_DIR": str(tmp_path / "cache")}
+    cmd = [sys.executable, "-c", BUILD, str(train), str(log), str(started)]
+    first = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not started.exists() and time.monotonic() < deadline and first.poll() is None:
+        time.sleep(0.05)
+    second = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    (out1, err1), (out2, err2) = first.communicate(timeout=60), second.communicate(timeout=60)
+    assert first.returncode == 0 and second.returncode == 0, err1 + err2
+    assert log.read_text().split() == ["600"]  # one encoding pass over the 600 examples
+    assert "waiting for another process to encode" in err2
+    assert out1 == out2 and out1.split()[1] == "600"
+    built = [p for p in (tmp_path / "cache" / "encoded").iterdir() if p.is_dir()]
+    assert len(built) == 1 and not built[0].name.startswith(".")
+
+
+def test_each_rank_reads_only_its_shares(tmp_path, files, monkeypatch):
+    """Under DDP the bucketed sampler hands each rank its share of every global batch: from
+    disk, a rank reads those examples and no others (the ghost of a short last batch rereads
+    one), and the ranks together read the split once."""
+    from seqlab.data.batching import BucketBatchSampler, ListDataset
+
+    monkeypatch.setenv("SEQLAB_CACHE_DIR", str(tmp_path / "cache"))
+    train, _ = files
+
+    def encode(examples):
+        return [{"ids": [4 + i % 7] * (1 + len(ex["text"]) % 9)} for i, ex in enumerate(examples)]
+
+    corpus = ondisk.EncodedCorpus.build(ondisk.DataFile(train, "table", "csv"), "s", encode, target="label",
+                                        vocab_size=20)
+    split = ondisk.EncodedSplit(corpus, np.arange(1, 600, 2), ["neg", "pos"])  # 300 = 13 x 23 + 1
+    reads: list[int] = []
+    monkeypatch.setattr(corpus, "example", lambda k, read=corpus.example: reads.append(k) or read(k))
+    per_rank = []
+    for rank in (0, 1):
+        reads.clear()
+        data = ListDataset(split)
+        for batch in BucketBatchSampler(split.lengths, 23, seed=1, rank=rank, world_size=2):
+            items = [data[i] for i in batch]
+            assert [len(it["ids"]) for it in items] == [split.lengths[i % len(split)] for i in batch]
+        per_rank.append(list(reads))
+    assert len(per_rank[0]) == 13 * 12 + 1 and len(per_rank[1]) == 13 * 11 + 1  # the last: its one, a ghost
+    assert len(set(per_rank[0]) & set(per_rank[1])) == 1  # the ghost: the last batch's one example
+    assert sorted(set(per_rank[0]) | set(per_rank[1])) == list(range(1, 600, 2))

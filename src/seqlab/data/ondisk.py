@@ -8,6 +8,8 @@ label per example, an index into those names), `tags.bin` (one tag per token, li
 for spelled words `chars.bin` with `char_offsets.bin` (N_tokens + 1 positions). The key hashes
 the file (path, size, mtime), how it is read, the tokenizer and the task's encoding settings,
 like the language-model streams (data/stream.py), so a second run on the same file reuses it.
+Processes that need the same corpus at once (the ranks of a distributed run) take turns on a
+lock: the first encodes, the others wait and reuse its corpus.
 
 A split is an `EncodedSplit`: the corpus plus the example numbers it holds, in order, so
 shuffling and length bucketing work on the index (offsets), never on loaded texts. Examples
@@ -30,6 +32,7 @@ import tempfile
 import time
 from array import array
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -176,6 +179,30 @@ def _corpus_dir(source: DataFile, settings: str) -> Path:
     return _cache_key_dir("encoded", f"{source.fingerprint()}|{settings}")
 
 
+@contextmanager
+def _build_lock(directory: Path, source: DataFile) -> Iterator[None]:
+    """One builder per corpus at a time: the processes of a distributed run (torchrun starts
+    every rank at once, each reading the same file) wait here for the first one's corpus
+    instead of each encoding the whole file again. An OS lock (flock) on `.<key>.lock`, so a
+    builder that dies releases it; where there is none (Windows), every process builds and
+    the atomic rename keeps exactly one corpus."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    fd = os.open(directory.parent / f".{directory.name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"seqlab: waiting for another process to encode {source.path}", file=sys.stderr, flush=True)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock; the empty lock file stays (removing it would race)
+
+
 def _read(fd: int, dtype: np.dtype, start: int, stop: int) -> np.ndarray:
     data = os.pread(fd, (stop - start) * dtype.itemsize, start * dtype.itemsize)
     return np.frombuffer(data, dtype=dtype)
@@ -210,17 +237,20 @@ class EncodedCorpus:
         if (directory / "header.json").is_file():
             return cls(directory)
         directory.parent.mkdir(parents=True, exist_ok=True)
-        # built in a temp folder and renamed into place: a reader never sees half a corpus
-        tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}."))
-        try:
-            _write(tmp, source, encode, target, vocab_size)
+        with _build_lock(directory, source):
+            if (directory / "header.json").is_file():  # built while this process waited
+                return cls(directory)
+            # built in a temp folder and renamed into place: a reader never sees half a corpus
+            tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}."))
             try:
-                os.replace(tmp, directory)
-            except OSError:  # another run built it meanwhile
-                if not (directory / "header.json").is_file():
-                    raise
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+                _write(tmp, source, encode, target, vocab_size)
+                try:
+                    os.replace(tmp, directory)
+                except OSError:  # another run built it meanwhile (a filesystem without locks)
+                    if not (directory / "header.json").is_file():
+                        raise
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
         return cls(directory)
 
     def __len__(self) -> int:
