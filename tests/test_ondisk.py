@@ -123,50 +123,75 @@ def test_a_second_run_on_the_same_file_never_reads_its_text_again(tmp_path, file
     assert reads and load_bundle(tmp_path / "small").task.tokenizer.vocab_size < bow.task.tokenizer.vocab_size
 
 
+# builds a cache entry in a fresh process: a corpus (data/ondisk.py) or a language-model stream
+# (data/stream.py). Each encoding is logged with the process id, and waits until both processes
+# have come to build, so that the other one arrives while this one encodes
 BUILD = """
-import sys, time
+import os, sys, time
 from pathlib import Path
-from seqlab.data import ondisk
 
-log, started = Path(sys.argv[2]), Path(sys.argv[3])
+path, log, arrived = (Path(a) for a in sys.argv[2:5])
 
-def encode(examples):
+def encoding(value):
     with open(log, "a") as fh:
-        fh.write(f"{len(examples)}\\n")
-    started.touch()
-    time.sleep(1.5)  # the other process arrives while this one encodes
-    return [{"ids": [4 + len(ex["text"]) % 50]} for ex in examples]
+        fh.write(f"{os.getpid()}\\n")
+    deadline = time.monotonic() + 60
+    while len(list(arrived.iterdir())) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # the other one, arrived, reaches the lock
+    return value
 
-corpus = ondisk.EncodedCorpus.build(ondisk.DataFile(Path(sys.argv[1]), "table", "csv"), "s", encode,
-                                    target="label", vocab_size=60)
-print(corpus.directory, len(corpus))
+if sys.argv[1] == "corpus":
+    from seqlab.data import ondisk
+
+    encode = lambda examples: encoding([{"ids": [4 + len(ex["text"]) % 50]} for ex in examples])
+    (arrived / str(os.getpid())).touch()
+    built = ondisk.EncodedCorpus.build(ondisk.DataFile(path, "table", "csv"), "s", encode, target="label",
+                                       vocab_size=60)
+    print(len(built), built.directory)
+else:
+    from seqlab.data.stream import TextSource, encode_stream
+
+    class Tokenizer:
+        vocab_size = 60
+
+        def to_json(self):
+            return "a stand-in tokenizer"
+
+        def encode(self, text):
+            return encoding([4 + len(line) % 50 for line in text.splitlines()])
+
+    (arrived / str(os.getpid())).touch()
+    print(len(encode_stream(TextSource(path=path), Tokenizer())))
 """
 
 
-def test_processes_building_one_corpus_at_once_encode_it_once(tmp_path, files):
-    """Ranks started together (torchrun) all build the same corpus: the first encodes it, the
-    others wait on its lock and reuse it; one corpus, no temp folder left, nothing counted twice."""
+@pytest.mark.parametrize("kind", ["corpus", "stream"])
+def test_processes_building_one_cache_entry_at_once_encode_it_once(tmp_path, files, kind):
+    """Ranks started together (torchrun) all build the same encoded corpus (or language-model
+    stream): the first encodes it, the others wait on its lock and reuse it; one result, no temp
+    file or folder left, nothing encoded twice."""
     import os
     import subprocess
     import sys
-    import time
 
     train, _ = files
-    log, started = tmp_path / "encode.log", tmp_path / "started"
+    log, arrived = tmp_path / "encode.log", tmp_path / "arrived"
+    arrived.mkdir()
     env = {**os.environ, "SEQLAB_CACHE_DIR": str(tmp_path / "cache")}
-    cmd = [sys.executable, "-c", BUILD, str(train), str(log), str(started)]
-    first = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while not started.exists() and time.monotonic() < deadline and first.poll() is None:
-        time.sleep(0.05)
-    second = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    (out1, err1), (out2, err2) = first.communicate(timeout=60), second.communicate(timeout=60)
-    assert first.returncode == 0 and second.returncode == 0, err1 + err2
-    assert log.read_text().split() == ["600"]  # one encoding pass over the 600 examples
-    assert "waiting for another process to encode" in err2
-    assert out1 == out2 and out1.split()[1] == "600"
-    built = [p for p in (tmp_path / "cache" / "encoded").iterdir() if p.is_dir()]
-    assert len(built) == 1 and not built[0].name.startswith(".")
+    cmd = [sys.executable, "-c", BUILD, kind, str(train), str(log), str(arrived)]
+    procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    (out1, err1), (out2, err2) = (p.communicate(timeout=120) for p in procs)
+    assert [p.returncode for p in procs] == [0, 0], err1 + err2
+    builders = set(log.read_text().split())
+    assert len(builders) == 1  # one process encoded; the other waited for it
+    waited = err2 if builders == {str(procs[0].pid)} else err1
+    assert "waiting for another process to encode" in waited
+    assert out1 == out2 and int(out1.split()[0]) == (600 if kind == "corpus" else 601)  # + the header line
+    cache = tmp_path / "cache" / ("encoded" if kind == "corpus" else "streams")
+    left = [p.name for p in cache.iterdir() if p.name.startswith(".") and not p.name.endswith(".lock")]
+    assert not left and len([p for p in cache.iterdir() if not p.name.startswith(".")]) == (1 if kind == "corpus" else 2)
 
 
 def test_each_rank_reads_only_its_shares(tmp_path, files, monkeypatch):

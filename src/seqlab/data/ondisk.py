@@ -32,13 +32,13 @@ import tempfile
 import time
 from array import array
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from seqlab.errors import SeqlabError
+from seqlab.files import build_lock
 
 ENCODED_FORMAT = 2
 CHUNK_EXAMPLES = 4096  # examples handed to the tokenizer at a time
@@ -179,30 +179,6 @@ def _corpus_dir(source: DataFile, settings: str) -> Path:
     return _cache_key_dir("encoded", f"{source.fingerprint()}|{settings}")
 
 
-@contextmanager
-def _build_lock(directory: Path, source: DataFile) -> Iterator[None]:
-    """One builder per corpus at a time: the processes of a distributed run (torchrun starts
-    every rank at once, each reading the same file) wait here for the first one's corpus
-    instead of each encoding the whole file again. An OS lock (flock) on `.<key>.lock`, so a
-    builder that dies releases it; where there is none (Windows), every process builds and
-    the atomic rename keeps exactly one corpus."""
-    try:
-        import fcntl
-    except ImportError:
-        yield
-        return
-    fd = os.open(directory.parent / f".{directory.name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            print(f"seqlab: waiting for another process to encode {source.path}", file=sys.stderr, flush=True)
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # releases the lock; the empty lock file stays (removing it would race)
-
-
 def _read(fd: int, dtype: np.dtype, start: int, stop: int) -> np.ndarray:
     data = os.pread(fd, (stop - start) * dtype.itemsize, start * dtype.itemsize)
     return np.frombuffer(data, dtype=dtype)
@@ -237,7 +213,8 @@ class EncodedCorpus:
         if (directory / "header.json").is_file():
             return cls(directory)
         directory.parent.mkdir(parents=True, exist_ok=True)
-        with _build_lock(directory, source):
+        # the ranks of a distributed run take turns: the first encodes, the others reuse its corpus
+        with build_lock(directory.parent / f".{directory.name}.lock", f"encode {source.path}"):
             if (directory / "header.json").is_file():  # built while this process waited
                 return cls(directory)
             # built in a temp folder and renamed into place: a reader never sees half a corpus
