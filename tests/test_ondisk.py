@@ -123,9 +123,9 @@ def test_a_second_run_on_the_same_file_never_reads_its_text_again(tmp_path, file
     assert reads and load_bundle(tmp_path / "small").task.tokenizer.vocab_size < bow.task.tokenizer.vocab_size
 
 
-# builds a cache entry in a fresh process: a corpus (data/ondisk.py) or a language-model stream
-# (data/stream.py). Each encoding is logged with the process id, and waits until both processes
-# have come to build, so that the other one arrives while this one encodes
+# builds a cache entry in a fresh process: the label pass or an encoded corpus (data/ondisk.py),
+# or a language-model stream (data/stream.py). Each pass is logged with the process id, and
+# waits until both processes have come to build, so that the other one arrives while it runs
 BUILD = """
 import os, sys, time
 from pathlib import Path
@@ -141,7 +141,15 @@ def encoding(value):
     time.sleep(0.5)  # the other one, arrived, reaches the lock
     return value
 
-if sys.argv[1] == "corpus":
+if sys.argv[1] == "labels":
+    from seqlab.data import ondisk
+
+    read = ondisk.DataFile.examples
+    ondisk.DataFile.examples = lambda self, *args: encoding(read(self, *args))
+    (arrived / str(os.getpid())).touch()
+    codes, names = ondisk.read_label_codes(ondisk.DataFile(path, "table", "csv"), "label")
+    print(len(codes), names)
+elif sys.argv[1] == "corpus":
     from seqlab.data import ondisk
 
     encode = lambda examples: encoding([{"ids": [4 + len(ex["text"]) % 50]} for ex in examples])
@@ -166,15 +174,22 @@ else:
 """
 
 
-@pytest.mark.parametrize("kind", ["corpus", "stream"])
-def test_processes_building_one_cache_entry_at_once_encode_it_once(tmp_path, files, kind):
-    """Ranks started together (torchrun) all build the same encoded corpus (or language-model
-    stream): the first encodes it, the others wait on its lock and reuse it; one result, no temp
-    file or folder left, nothing encoded twice."""
+# what each kind of cache entry is: its folder in the cache, the entries one build leaves there,
+# what a waiting process is told, and the count the build script prints
+CACHED = {"labels": ("labels", 1, "read the labels of", 600), "corpus": ("encoded", 1, "encode", 600),
+          "stream": ("streams", 2, "encode the language-model text", 601)}  # + the csv header line
+
+
+@pytest.mark.parametrize("kind", list(CACHED))
+def test_processes_building_one_cache_entry_at_once_build_it_once(tmp_path, files, kind):
+    """Ranks started together (torchrun) all need the same label pass, encoded corpus or
+    language-model stream: the first builds it, the others wait on its lock and reuse it; one
+    result, no temp file or folder left, nothing read or encoded twice."""
     import os
     import subprocess
     import sys
 
+    folder, entries, told, count = CACHED[kind]
     train, _ = files
     log, arrived = tmp_path / "encode.log", tmp_path / "arrived"
     arrived.mkdir()
@@ -185,13 +200,13 @@ def test_processes_building_one_cache_entry_at_once_encode_it_once(tmp_path, fil
     (out1, err1), (out2, err2) = (p.communicate(timeout=120) for p in procs)
     assert [p.returncode for p in procs] == [0, 0], err1 + err2
     builders = set(log.read_text().split())
-    assert len(builders) == 1  # one process encoded; the other waited for it
+    assert len(builders) == 1  # one process built; the other waited for it
     waited = err2 if builders == {str(procs[0].pid)} else err1
-    assert "waiting for another process to encode" in waited
-    assert out1 == out2 and int(out1.split()[0]) == (600 if kind == "corpus" else 601)  # + the header line
-    cache = tmp_path / "cache" / ("encoded" if kind == "corpus" else "streams")
+    assert f"waiting for another process to {told}" in waited
+    assert out1 == out2 and int(out1.split()[0]) == count
+    cache = tmp_path / "cache" / folder
     left = [p.name for p in cache.iterdir() if p.name.startswith(".") and not p.name.endswith(".lock")]
-    assert not left and len([p for p in cache.iterdir() if not p.name.startswith(".")]) == (1 if kind == "corpus" else 2)
+    assert not left and len([p for p in cache.iterdir() if not p.name.startswith(".")]) == entries
 
 
 def test_each_rank_reads_only_its_shares(tmp_path, files, monkeypatch):

@@ -204,14 +204,16 @@ def build_lock(path: Path, what: str) -> Iterator[None]:
     need the same build at once (the ranks of a distributed run, which torchrun starts
     together) wait here, say so on stderr ("waiting for another process to <what>"), and then
     find the first one's result instead of each building it again. An OS lock (flock), so a
-    builder that dies releases it; where there is none (Windows) every process builds, and the
-    builder's atomic rename still leaves exactly one result."""
+    builder that dies releases it; where there is none (Windows), or the lock file cannot be
+    made (a read-only cache), every process builds, and the builder's atomic rename still
+    leaves exactly one result."""
     try:
         import fcntl
-    except ImportError:
+
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except (ImportError, OSError):  # no flock here, or a cache we cannot write: build unlocked
         yield
         return
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

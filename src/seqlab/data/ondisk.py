@@ -111,21 +111,25 @@ def read_label_codes(source: DataFile, field: str | None) -> tuple[np.ndarray, l
     zeros and one name "" when `field` is None (the examples are only counted). Kept in the
     cache (keyed by the file and `field`), so a second run on the same file skips the pass."""
     directory = _cache_key_dir("labels", f"{source.fingerprint()}|{field}")
-    try:
+
+    def cached() -> tuple[np.ndarray, list[str]]:
         names_read = json.loads((directory / "names.json").read_text(encoding="utf-8"))
         return np.load(directory / "codes.npy"), names_read
-    except (OSError, ValueError):
-        pass  # not cached yet (or a cut write): read the file
-    names: dict[str, int] = {}
-    codes = array("i")
-    for ex in source.examples("reading the labels"):
-        codes.append(names.setdefault(ex[field], len(names)) if field else 0)
-    if not codes:
-        raise SeqlabError(f"{source.path}: no examples")
-    result = np.frombuffer(codes, dtype=np.int32).copy(), list(names) if field else [""]
-    _save_cached(directory, {"codes.npy": lambda path: np.save(path, result[0]),
-                             "names.json": lambda path: path.write_text(json.dumps(result[1]), encoding="utf-8")})
-    return result
+
+    def read() -> tuple[np.ndarray, list[str]]:
+        names: dict[str, int] = {}
+        codes = array("i")
+        for ex in source.examples("reading the labels"):
+            codes.append(names.setdefault(ex[field], len(names)) if field else 0)
+        if not codes:
+            raise SeqlabError(f"{source.path}: no examples")
+        return np.frombuffer(codes, dtype=np.int32).copy(), list(names) if field else [""]
+
+    def files(result: tuple[np.ndarray, list[str]]) -> dict[str, Callable[[Path], None]]:
+        return {"codes.npy": lambda path: np.save(path, result[0]),
+                "names.json": lambda path: path.write_text(json.dumps(result[1]), encoding="utf-8")}
+
+    return _once(directory, cached, read, files, f"read the labels of {source.path}")
 
 
 def fitted_once(split: FileSplit, settings: str, fit: Callable[[], dict]) -> dict:
@@ -135,13 +139,31 @@ def fitted_once(split: FileSplit, settings: str, fit: Callable[[], dict]) -> dic
     paid once per file and split, not once per run (another family, a `seqlab tune` trial)."""
     which = hashlib.sha256(np.ascontiguousarray(split.positions, dtype=np.int64).tobytes()).hexdigest()
     directory = _cache_key_dir("fitted", f"{split.source.fingerprint()}|{which}|{settings}")
+    return _once(directory, lambda: json.loads((directory / "fitted.json").read_text(encoding="utf-8")), fit,
+                 lambda value: {"fitted.json": lambda path: path.write_text(json.dumps(value), encoding="utf-8")},
+                 f"fit the vocabulary of {split.source.path}")
+
+
+def _once(directory: Path, cached: Callable, compute: Callable, files: Callable[..., dict], what: str):
+    """`cached()`, or else `compute()` kept in `directory` (`files(value)`: its writers), so
+    the pass over the file is paid once: by the first run, and among the ranks of a
+    distributed run that start together (torchrun), by the first rank while the others wait."""
     try:
-        return json.loads((directory / "fitted.json").read_text(encoding="utf-8"))
+        return cached()
     except (OSError, ValueError):
-        pass
-    value = fit()
-    _save_cached(directory, {"fitted.json": lambda path: path.write_text(json.dumps(value), encoding="utf-8")})
-    return value
+        pass  # not cached yet (or a cut write): read the file
+    try:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        pass  # a cache we cannot write: computed every time
+    with build_lock(directory.parent / f".{directory.name}.lock", what):
+        try:
+            return cached()  # a rank that waited finds the first one's
+        except (OSError, ValueError):
+            pass
+        value = compute()
+        _save_cached(directory, files(value))
+        return value
 
 
 def _cache_key_dir(kind: str, key: str) -> Path:
