@@ -376,10 +376,10 @@ def test_serve_with_the_onnx_runtime_refuses_a_bundle_with_no_export(exported, t
 def test_beam_selection_equals_a_stable_full_sort():
     """The numpy beam search picks its candidates by partition then sort: the same indices, in
     the same order (ties in index order), as a stable sort of everything."""
-    from seqlab.onnx import _best_first
+    from seqlab.onnx.arrays import best_first
 
     rng = np.random.default_rng(0)
     for trial in range(3000):
         n, width = int(rng.integers(1, 60)), int(rng.integers(1, 8))
         values = (rng.integers(-3, 3, n) if trial % 2 else rng.normal(size=n)).astype(np.float32)
-        assert _best_first(values, width).tolist() == np.argsort(-values, kind="stable")[:width].tolist()
+        assert best_first(values, width).tolist() == np.argsort(-values, kind="stable")[:width].tolist()

@@ -21,8 +21,8 @@ from seqlab.cli import main
 EXACT = ["--dropout", "0", "--word-dropout", "0", "--seed", "3", "--no-progress"]
 # 290 * 0.9 = 261 training examples = 10 batches of 26 + 1: on 2 ranks one of them steps on a
 # ghost (weighted 0) once per epoch; 29 validation examples = 26 + 3, split 2 + 1
-CLASSIFY = ["--data", "demo", "--family", "gru", "--limit", "290", "--embed-dim", "16", "--hidden-dim", "16",
-            "--batch-size", "26", *EXACT]
+GRU = ["--family", "gru", "--embed-dim", "16", "--hidden-dim", "16", "--batch-size", "26", *EXACT]
+CLASSIFY = ["--data", "demo", "--limit", "290", *GRU]
 
 
 def _seqlab(*argv: str, timeout: int = 240) -> subprocess.CompletedProcess:
@@ -70,18 +70,83 @@ def test_two_processes_train_the_one_process_run_and_resume_it(tmp_path, one_pro
     assert len(one_process) == 3 and one_process[-1][1] < one_process[0][1]  # it learned
 
 
-def test_two_processes_tag_like_one(tmp_path, shared_data):
-    """tag (token-weighted loss: sentences of unequal length split across the ranks)."""
+def _write_csv(path: Path, examples: list[dict]) -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["text", "label"])
+        writer.writerows([ex["text"], ex["label"]] for ex in examples)
+    return path
+
+
+def encoded_corpora(cache: Path) -> list[Path]:
+    """The corpora built in `cache` (data/ondisk.py), checked whole: no temp folder left."""
+    folders = [p for p in (cache / "encoded").iterdir() if p.is_dir()]
+    assert not [p for p in folders if p.name.startswith(".")], folders
+    assert all((p / "header.json").is_file() for p in folders)
+    return folders
+
+
+def assert_same_model(a: Path, b: Path, texts: list[str]) -> None:
+    """Two bundles' final outputs: the same predictions, probabilities within float noise."""
+    import numpy as np
+
+    from seqlab.api import load_bundle
+
+    one, two = load_bundle(a), load_bundle(b)
+    p, q = one.task.predict_proba(one.model, texts), two.task.predict_proba(two.model, texts)
+    assert (p.argmax(1) == q.argmax(1)).all() and np.allclose(p, q, atol=1e-4)
+
+
+def test_two_processes_on_disk_classify_like_one_in_memory(tmp_path, monkeypatch):
+    """classify from a file kept on disk (--on-disk yes): 2 ranks, each reading its shares of the
+    encoded index, train what one process trains from memory; rank 0 encodes the train and
+    test files once (the other rank, started by Lightning afterwards, reuses them)."""
+    from seqlab.data.builtin import make_corpus
+
+    monkeypatch.setenv("SEQLAB_CACHE_DIR", str(tmp_path / "cache"))  # the ranks' environment too
+    corpus = make_corpus(seed=0)
+    train = _write_csv(tmp_path / "train.csv", corpus["train"][:290])  # 10 batches + 1: a ghost
+    test = _write_csv(tmp_path / "test.csv", corpus["test"][:60])
+    args = ["--data", str(train), "--test-data", str(test), *GRU, "--lr", "0.02", "--epochs", "3"]
+    assert main(["train", *args, "--on-disk", "no", "--out", str(tmp_path / "one")]) == 0
+    _ddp(*args, "--on-disk", "yes", "--out", str(tmp_path / "two"))
+    assert len(encoded_corpora(tmp_path / "cache")) == 2
+    one = val_losses(tmp_path / "one")
+    assert_same_run(val_losses(tmp_path / "two"), one)
+    assert one[-1][1] < 0.8 * one[0][1]  # it learned: the predictions compared below mean something
+    mine, theirs = (json.loads((tmp_path / m / "metrics.json").read_text()) for m in ("one", "two"))
+    for split in ("validation", "test"):
+        assert theirs[split]["confusion_matrix"] == mine[split]["confusion_matrix"]
+    assert_same_model(tmp_path / "one", tmp_path / "two", [ex["text"] for ex in corpus["test"][:60]])
+
+
+@pytest.fixture(scope="module")
+def tagging(tmp_path_factory, shared_data) -> tuple[list[str], Path]:
+    """250 CoNLL-U sentences, and the one-process run on them (in memory): its flags and --out."""
     import gzip
 
+    folder = tmp_path_factory.mktemp("tag")
     text = gzip.open(shared_data / "ud_english_ewt" / "en_ewt-ud-train.conllu.gz", "rt", encoding="utf-8").read()
-    data = tmp_path / "train.conllu"
+    data = folder / "train.conllu"
     data.write_text("\n\n".join(text.split("\n\n")[:250]) + "\n\n", encoding="utf-8")
     args = ["--task", "tag", "--data", str(data), "--family", "gru", "--embed-dim", "16", "--hidden-dim", "16",
             "--char-filters", "8", "--char-dim", "8", "--batch-size", "24", "--epochs", "2", *EXACT]
-    assert main(["train", *args, "--out", str(tmp_path / "one")]) == 0
-    _ddp(*args, "--out", str(tmp_path / "two"))
-    assert_same_run(val_losses(tmp_path / "two"), val_losses(tmp_path / "one"))
+    assert main(["train", *args, "--on-disk", "no", "--out", str(folder / "one")]) == 0
+    return args, folder / "one"
+
+
+@pytest.mark.parametrize("on_disk", ["no", "yes"])
+def test_two_processes_tag_like_one(tmp_path, tagging, on_disk, monkeypatch):
+    """tag (token-weighted loss: sentences of unequal length split across the ranks), read into
+    memory or kept on disk (words, tags and spelled characters read from the encoded index)."""
+    monkeypatch.setenv("SEQLAB_CACHE_DIR", str(tmp_path / "cache"))
+    args, one = tagging
+    _ddp(*args, "--on-disk", on_disk, "--out", str(tmp_path / "two"))
+    assert_same_run(val_losses(tmp_path / "two"), val_losses(one))
+    mine, theirs = (json.loads((m / "metrics.json").read_text()) for m in (one, tmp_path / "two"))
+    assert theirs["validation"]["accuracy"] == mine["validation"]["accuracy"]
+    if on_disk == "yes":
+        assert len(encoded_corpora(tmp_path / "cache")) == 1
 
 
 @pytest.mark.slow

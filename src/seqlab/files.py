@@ -17,6 +17,7 @@ import io
 import json
 import lzma
 import os
+import sys
 import tarfile
 import tempfile
 import zipfile
@@ -195,3 +196,30 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 def atomic_write_json(path: str | Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+@contextmanager
+def build_lock(path: Path, what: str) -> Iterator[None]:
+    """One builder at a time of a cached file or folder (`path`: its lock file): processes that
+    need the same build at once (the ranks of a distributed run, which torchrun starts
+    together) wait here, say so on stderr ("waiting for another process to <what>"), and then
+    find the first one's result instead of each building it again. An OS lock (flock), so a
+    builder that dies releases it; where there is none (Windows), or the lock file cannot be
+    made (a read-only cache), every process builds, and the builder's atomic rename still
+    leaves exactly one result."""
+    try:
+        import fcntl
+
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except (ImportError, OSError):  # no flock here, or a cache we cannot write: build unlocked
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"seqlab: waiting for another process to {what}", file=sys.stderr, flush=True)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock; the empty lock file stays (removing it would race)

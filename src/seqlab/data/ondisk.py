@@ -8,6 +8,8 @@ label per example, an index into those names), `tags.bin` (one tag per token, li
 for spelled words `chars.bin` with `char_offsets.bin` (N_tokens + 1 positions). The key hashes
 the file (path, size, mtime), how it is read, the tokenizer and the task's encoding settings,
 like the language-model streams (data/stream.py), so a second run on the same file reuses it.
+Processes that need the same corpus at once (the ranks of a distributed run) take turns on a
+lock: the first encodes, the others wait and reuse its corpus.
 
 A split is an `EncodedSplit`: the corpus plus the example numbers it holds, in order, so
 shuffling and length bucketing work on the index (offsets), never on loaded texts. Examples
@@ -36,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from seqlab.errors import SeqlabError
+from seqlab.files import build_lock
 
 ENCODED_FORMAT = 2
 CHUNK_EXAMPLES = 4096  # examples handed to the tokenizer at a time
@@ -108,21 +111,25 @@ def read_label_codes(source: DataFile, field: str | None) -> tuple[np.ndarray, l
     zeros and one name "" when `field` is None (the examples are only counted). Kept in the
     cache (keyed by the file and `field`), so a second run on the same file skips the pass."""
     directory = _cache_key_dir("labels", f"{source.fingerprint()}|{field}")
-    try:
+
+    def cached() -> tuple[np.ndarray, list[str]]:
         names_read = json.loads((directory / "names.json").read_text(encoding="utf-8"))
         return np.load(directory / "codes.npy"), names_read
-    except (OSError, ValueError):
-        pass  # not cached yet (or a cut write): read the file
-    names: dict[str, int] = {}
-    codes = array("i")
-    for ex in source.examples("reading the labels"):
-        codes.append(names.setdefault(ex[field], len(names)) if field else 0)
-    if not codes:
-        raise SeqlabError(f"{source.path}: no examples")
-    result = np.frombuffer(codes, dtype=np.int32).copy(), list(names) if field else [""]
-    _save_cached(directory, {"codes.npy": lambda path: np.save(path, result[0]),
-                             "names.json": lambda path: path.write_text(json.dumps(result[1]), encoding="utf-8")})
-    return result
+
+    def read() -> tuple[np.ndarray, list[str]]:
+        names: dict[str, int] = {}
+        codes = array("i")
+        for ex in source.examples("reading the labels"):
+            codes.append(names.setdefault(ex[field], len(names)) if field else 0)
+        if not codes:
+            raise SeqlabError(f"{source.path}: no examples")
+        return np.frombuffer(codes, dtype=np.int32).copy(), list(names) if field else [""]
+
+    def files(result: tuple[np.ndarray, list[str]]) -> dict[str, Callable[[Path], None]]:
+        return {"codes.npy": lambda path: np.save(path, result[0]),
+                "names.json": lambda path: path.write_text(json.dumps(result[1]), encoding="utf-8")}
+
+    return _once(directory, cached, read, files, f"read the labels of {source.path}")
 
 
 def fitted_once(split: FileSplit, settings: str, fit: Callable[[], dict]) -> dict:
@@ -132,13 +139,31 @@ def fitted_once(split: FileSplit, settings: str, fit: Callable[[], dict]) -> dic
     paid once per file and split, not once per run (another family, a `seqlab tune` trial)."""
     which = hashlib.sha256(np.ascontiguousarray(split.positions, dtype=np.int64).tobytes()).hexdigest()
     directory = _cache_key_dir("fitted", f"{split.source.fingerprint()}|{which}|{settings}")
+    return _once(directory, lambda: json.loads((directory / "fitted.json").read_text(encoding="utf-8")), fit,
+                 lambda value: {"fitted.json": lambda path: path.write_text(json.dumps(value), encoding="utf-8")},
+                 f"fit the vocabulary of {split.source.path}")
+
+
+def _once(directory: Path, cached: Callable, compute: Callable, files: Callable[..., dict], what: str):
+    """`cached()`, or else `compute()` kept in `directory` (`files(value)`: its writers), so
+    the pass over the file is paid once: by the first run, and among the ranks of a
+    distributed run that start together (torchrun), by the first rank while the others wait."""
     try:
-        return json.loads((directory / "fitted.json").read_text(encoding="utf-8"))
+        return cached()
     except (OSError, ValueError):
-        pass
-    value = fit()
-    _save_cached(directory, {"fitted.json": lambda path: path.write_text(json.dumps(value), encoding="utf-8")})
-    return value
+        pass  # not cached yet (or a cut write): read the file
+    try:
+        directory.parent.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        pass  # a cache we cannot write: computed every time
+    with build_lock(directory.parent / f".{directory.name}.lock", what):
+        try:
+            return cached()  # a rank that waited finds the first one's
+        except (OSError, ValueError):
+            pass
+        value = compute()
+        _save_cached(directory, files(value))
+        return value
 
 
 def _cache_key_dir(kind: str, key: str) -> Path:
@@ -210,17 +235,21 @@ class EncodedCorpus:
         if (directory / "header.json").is_file():
             return cls(directory)
         directory.parent.mkdir(parents=True, exist_ok=True)
-        # built in a temp folder and renamed into place: a reader never sees half a corpus
-        tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}."))
-        try:
-            _write(tmp, source, encode, target, vocab_size)
+        # the ranks of a distributed run take turns: the first encodes, the others reuse its corpus
+        with build_lock(directory.parent / f".{directory.name}.lock", f"encode {source.path}"):
+            if (directory / "header.json").is_file():  # built while this process waited
+                return cls(directory)
+            # built in a temp folder and renamed into place: a reader never sees half a corpus
+            tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}."))
             try:
-                os.replace(tmp, directory)
-            except OSError:  # another run built it meanwhile
-                if not (directory / "header.json").is_file():
-                    raise
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+                _write(tmp, source, encode, target, vocab_size)
+                try:
+                    os.replace(tmp, directory)
+                except OSError:  # another run built it meanwhile (a filesystem without locks)
+                    if not (directory / "header.json").is_file():
+                        raise
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
         return cls(directory)
 
     def __len__(self) -> int:

@@ -31,6 +31,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from seqlab.data.batching import distributed_rank_and_size
 from seqlab.errors import SeqlabError
+from seqlab.files import atomic_write_json, build_lock
 
 STREAM_FORMAT = 1
 _CHUNK_CHARS = 1 << 16  # text handed to the tokenizer at a time
@@ -163,28 +164,39 @@ def encode_stream(source: TextSource, tokenizer, *, eos_per_line: bool = False,
     ).hexdigest()[:24]
     header_path, bin_path = directory / f"{key}.json", directory / f"{key}.bin"
     dtype = np.dtype(np.uint16 if tokenizer.vocab_size <= np.iinfo(np.uint16).max else np.int32)
+    built = _built(header_path, bin_path)
+    if built is not None:
+        return built
+    directory.mkdir(parents=True, exist_ok=True)
+    # the ranks of a distributed run take turns: the first encodes, the others reuse its stream
+    with build_lock(directory / f".{key}.lock", "encode the language-model text"):
+        built = _built(header_path, bin_path)
+        if built is not None:
+            return built
+        # written to temp files, renamed into place, header last: a reader never sees half a stream
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{key}.", suffix=".bin.tmp")
+        n = 0
+        try:
+            with os.fdopen(fd, "wb") as f:
+                for ids in _encode_chunks(source, tokenizer, eos_per_line):
+                    np.asarray(ids, dtype=dtype).tofile(f)
+                    n += len(ids)
+            os.replace(tmp, bin_path)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        header = {"format": STREAM_FORMAT, "dtype": dtype.name, "n_tokens": n,
+                  "vocab_size": tokenizer.vocab_size, "source": source.fingerprint()}
+        atomic_write_json(header_path, header)
+    return _open(bin_path, header)
+
+
+def _built(header_path: Path, bin_path: Path) -> np.ndarray | None:
+    """The stream already encoded (header and ids complete), or None."""
     if header_path.is_file() and bin_path.is_file():
         header = json.loads(header_path.read_text())
         if bin_path.stat().st_size == header["n_tokens"] * np.dtype(header["dtype"]).itemsize:
             return _open(bin_path, header)
-    directory.mkdir(parents=True, exist_ok=True)
-    # written to temp files, renamed into place, header last: a reader never sees half a stream
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{key}.", suffix=".bin.tmp")
-    n = 0
-    try:
-        with os.fdopen(fd, "wb") as f:
-            for ids in _encode_chunks(source, tokenizer, eos_per_line):
-                np.asarray(ids, dtype=dtype).tofile(f)
-                n += len(ids)
-        os.replace(tmp, bin_path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    header = {"format": STREAM_FORMAT, "dtype": dtype.name, "n_tokens": n,
-              "vocab_size": tokenizer.vocab_size, "source": source.fingerprint()}
-    from seqlab.files import atomic_write_json
-
-    atomic_write_json(header_path, header)
-    return _open(bin_path, header)
+    return None
 
 
 def _open(path: Path, header: dict) -> np.ndarray:
