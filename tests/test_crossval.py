@@ -105,3 +105,27 @@ def test_cv_on_a_real_suite_slice(shared_data, tmp_path):
     report = cross_validate(cfg, 3, tmp_path / "cv", seed=0)
     assert report["examples"] == 600  # at most 300 from each of train and the carved validation
     assert 0.6 < report["mean"]["accuracy"] <= 1.0
+
+
+def test_compare_cv_cross_validates_every_family_on_the_same_folds(tmp_path):
+    """`seqlab compare --cv K`: one row per family with mean ± std over the same K folds, the
+    families' fold tables beside it, no bundles; equal to each family's own `train --cv K`."""
+    from seqlab.cli import main
+
+    data = write_csv(tmp_path / "d.csv", 60)
+    out = tmp_path / "cmp"
+    assert main(["compare", "--data", str(data), "--families", "linear,bow", "--cv", "3", "--out", str(out),
+                 "--epochs", "2", "--no-progress"]) == 0
+    report = json.loads((out / "compare.json").read_text())
+    assert report["cv"] == 3 and set(report["results"]) == {"linear", "bow"}
+    for name in ("linear", "bow"):
+        row = report["results"][name]
+        assert row["accuracy_cv"].count("±") == 1 and 0 <= row["accuracy"] <= 1
+        folds = json.loads((out / name / "crossval.json").read_text())
+        assert folds["k"] == 3 and [f["heldout"] for f in folds["folds"]] == [20, 20, 20]
+        assert not any((out / name).glob("fold-*")) and not (out / name / "model.safetensors").exists()
+    assert "3-fold mean ± std" in report["table"] and (out / "compare.png").is_file()
+    alone = tmp_path / "alone"
+    assert main(["train", "--data", str(data), "--family", "bow", "--cv", "3", "--out", str(alone),
+                 "--epochs", "2", "--no-progress"]) == 0
+    assert json.loads((alone / "crossval.json").read_text())["mean"]["accuracy"] == report["results"]["bow"]["accuracy"]

@@ -47,9 +47,13 @@ def compare(
     settings: dict[str, Any] | None = None,
     probe_pairs: list[tuple[str, str]] | None = None,
     overwrite: bool = False,
+    cv: int | None = None,
 ) -> dict[str, Any]:
     """Train each family on one shared split; write compare.json, compare.md, compare.png.
-    A folder that already holds a comparison is refused unless `overwrite`."""
+    A folder that already holds a comparison is refused unless `overwrite`. `cv`: K-fold
+    cross-validation of each family instead (seqlab.crossval, the same folds for every
+    family): the table gives mean ± std over the folds, each family's fold table is in
+    OUT/<family>/crossval.md, and no bundle is written."""
     from seqlab.runfolder import check_report_folder
 
     check_report_folder(Path(out), "compare.json", overwrite)
@@ -68,8 +72,15 @@ def compare(
             task=task, data=data, family=family, config_file=config, settings={**(settings or {}), **extra}
         )
         if splits is None:  # read and split the data once, for every model alike
+            if cv:
+                cfg.data.on_disk = "no"  # folds are cut from examples in memory
             splits = make_task(cfg).load_splits()
         print(f"== {name} ==", file=sys.stderr, flush=True)
+        if cv:
+            result = _cross_validated(cfg, cv, out / name, splits, overwrite)
+            results[name] = result
+            rows.append({"name": name, **result})
+            continue
         bundle = train_config(cfg, out / name, splits=splits, overwrite=overwrite)
         metrics = bundle.metrics
         test = metrics.get("test") or metrics["validation"]
@@ -84,6 +95,8 @@ def compare(
             result["probe_pairwise_accuracy"] = run_probe(bundle, probe_pairs)["pairwise_accuracy"]
         results[name] = result
         rows.append({"name": name, **result})
+    if cv:
+        return _write_cv_report(data, cv, rows, results, out)
     split_name = "test" if splits.get("test") else "validation"
     columns = [("name", "model"), *((k, f"{split_name} {k.replace('_', ' ')}") for k in headline), *RUN_COLUMNS]
     columns += [("probe_pairwise_accuracy", "probe")] if probe_pairs is not None else []
@@ -93,4 +106,38 @@ def compare(
     atomic_write_json(out / "compare.json", report)
     atomic_write_text(out / "compare.md", f"# seqlab compare on {data} ({split_name} split)\n\n```\n{table}\n```\n\n![comparison](compare.png)\n")
     plot_comparison(rows, out / "compare.png", metric=headline[0])
+    return report
+
+
+def _cross_validated(cfg, k: int, out: Path, splits: dict, overwrite: bool) -> dict[str, Any]:
+    """One family's K-fold figures: each metric's mean, and its "mean ± std" text."""
+    from seqlab.crossval import cross_validate
+
+    report = cross_validate(cfg, k, out, splits=splits, overwrite=overwrite)
+    result: dict[str, Any] = {}
+    for metric in ("accuracy", "macro_f1", "test_accuracy"):
+        if metric in report["mean"]:
+            result[metric] = report["mean"][metric]
+            result[f"{metric}_cv"] = report["summary"][metric]
+    result["train_seconds"] = round(sum(row["seconds"] for row in report["folds"]), 1)
+    result["report"] = str(out / "crossval.md")
+    return result
+
+
+def _write_cv_report(data: str, k: int, rows: list[dict], results: dict, out: Path) -> dict[str, Any]:
+    from seqlab.report import format_table, plot_comparison
+
+    columns = [("name", "model"), ("accuracy_cv", f"accuracy ({k}-fold mean ± std)"),
+               ("macro_f1_cv", "macro F1")]
+    if any("test_accuracy" in r for r in rows):  # the dataset's own test split, scored by each fold's model
+        columns.append(("test_accuracy_cv", "official test accuracy"))
+    columns.append(("train_seconds", f"train s (all {k} folds)"))
+    table = format_table(rows, columns)
+    report = {"data": data, "split": f"{k}-fold cross-validation", "cv": k, "results": results, "table": table}
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "compare.json", report)
+    atomic_write_text(out / "compare.md", f"# seqlab compare on {data} ({k}-fold cross-validation, the same folds "
+                      f"for every model; no bundles: train without --cv for one)\n\n```\n{table}\n```\n\n"
+                      "![comparison](compare.png)\n")
+    plot_comparison(rows, out / "compare.png", metric="accuracy", label=f"accuracy, {k}-fold mean")
     return report

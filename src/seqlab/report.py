@@ -102,21 +102,23 @@ def plot_training_curves(csv_path: Path, path: Path) -> None:
     save_figure(fig, path)
 
 
-def plot_comparison(rows: list[dict[str, Any]], path: Path, metric: str = "accuracy") -> None:
-    """Bar chart of one metric per model, and accuracy against training time."""
+def plot_comparison(rows: list[dict[str, Any]], path: Path, metric: str = "accuracy", label: str | None = None) -> None:
+    """Bar chart of one metric per model, and accuracy against training time (`label`: the
+    metric's axis label, default "test <metric>")."""
     plt = pyplot()
+    label = label or f"test {metric}"
     names = [r["name"] for r in rows]
     values = [r.get(metric) or 0.0 for r in rows]
     fig, (ax_bar, ax_time) = plt.subplots(1, 2, figsize=(11, 4))
     bars = ax_bar.bar(names, values, color=[f"C{i}" for i in range(len(rows))])
     ax_bar.bar_label(bars, fmt="%.3f")
     ax_bar.set_ylim(0, 1.05)
-    ax_bar.set_ylabel(f"test {metric}")
+    ax_bar.set_ylabel(label)
     ax_bar.tick_params(axis="x", rotation=30)
     for i, r in enumerate(rows):
         ax_time.scatter(r.get("train_seconds") or 0, r.get(metric) or 0, color=f"C{i}", label=r["name"])
     ax_time.set_xlabel("training time (s)")
-    ax_time.set_ylabel(f"test {metric}")
+    ax_time.set_ylabel(label)
     ax_time.legend(fontsize=8)
     save_figure(fig, path)
 

@@ -129,6 +129,9 @@ def _add_training_verbs(verb, verb_hint: str | None) -> None:
     p.add_argument("--task", default="classify", help="task shape (default: classify)")
     p.add_argument("--config", help="YAML file of settings")
     p.add_argument("--overwrite", action="store_true", help="replace a previous comparison in OUT")
+    p.add_argument("--cv", type=int, metavar="K", default=None,
+                   help="K-fold stratified cross-validation of each family (the same folds for all): "
+                        "mean ± std per family, fold tables in OUT/<family>/crossval.md, no bundles (classify)")
     if verb_hint in SETTING_VERBS:
         _add_setting_flags(p)
 

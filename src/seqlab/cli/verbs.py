@@ -228,7 +228,7 @@ def cmd_compare(args) -> None:
     from seqlab.compare import compare
 
     report = compare(data=args.data, families=args.families, out=args.out, task=args.task,
-                     config=args.config, settings=settings_of(args), overwrite=args.overwrite)
+                     config=args.config, settings=settings_of(args), overwrite=args.overwrite, cv=args.cv)
     _print(args, report, f"{report['table']}\n\nreport: {args.out}/compare.md")
 
 
