@@ -167,9 +167,10 @@ def screenshots(models: list[str], demo: bool, others: str | None) -> None:
             page = browser.new_page(viewport={"width": 1200, "height": 900})
             page.goto(f"http://127.0.0.1:{server.port}/")
             page.wait_for_function("document.querySelectorAll('#rnn-steps .step').length > 0", timeout=60_000)
+            wait_why(page)
             page.wait_for_timeout(1500)  # the lm and translation answers
-            if page.locator("#rnn-heatmap g.unit").count():
-                page.locator("#rnn-heatmap g.unit").nth(2).click()  # colour the text by a unit
+            if page.locator("#rnn-heatmap").get_attribute("height") not in (None, "0"):
+                page.locator("#rnn-heatmap").click(position={"x": 5, "y": 2 * 7 + 3})  # colour the text by unit row 2
             if page.locator("#sample").is_visible():
                 page.click("#sample")
                 page.wait_for_timeout(2000)

@@ -31,7 +31,8 @@ class InspectLimits:
 
 
 def _rounded(x: torch.Tensor) -> list:
-    return torch.round(x.float() * 10**DECIMALS).div(10**DECIMALS).tolist()
+    # in float64: a float32 0.024 is 0.024000000208616257 as a Python float, three times the JSON
+    return torch.round(x.double() * 10**DECIMALS).div(10**DECIMALS).tolist()
 
 
 def pick_units(states: torch.Tensor, max_units: int) -> torch.Tensor:

@@ -241,7 +241,7 @@ class ClassifyTask(Task):
             "labels": self.labels,
             "prediction": {"label": self.labels[label],
                            "probabilities": {lab: round(float(p), 6) for lab, p in zip(self.labels, full)}},
-            "steps": {"kind": "prefix_probabilities", "values": np.round(probs, 4).tolist()},
+            "steps": {"kind": "prefix_probabilities", "values": np.round(probs.astype(np.float64), 4).tolist()},
         }
 
     def trace_attribution(self, model, reading: Reading) -> dict[str, Any]:
