@@ -4,6 +4,7 @@ suite of Kim (2014) (CR, MPQA, SUBJ, TREC) plus `names`, not tuned to one datase
     python bench/suite.py select              # cheap protocol: every candidate recipe
     python bench/suite.py final               # 10-fold CV (TREC, names: fixed split) of the winners
     python bench/suite.py ablate              # parts of the recurrent recipe, cheap protocol
+    python bench/suite.py probe lstm --datasets trec   # one-change probes of a question (PROBE)
     python bench/suite.py imdb bow cnn        # the winners on IMDB's test split (one run each)
     python bench/suite.py job cr lstm bi-max-ema cv3   # one measurement (what the plans run)
     python bench/suite.py report              # regenerate BENCHMARKS.md only
@@ -130,15 +131,17 @@ SELECT = [
     ("bow", "default"), ("bow", "bigrams-e10"),
     # round 2: the weight average + word dropout recipe without bigrams (bigram buckets were slow)
     ("bow", "e20-ema"),
-    # round 3 (issue 14: CR ~1 point short everywhere, TREC far short outside the CNN, names on bow)
-    ("bow", "bigrams16-e10-ema"), ("bow", "bigrams16-e20-ema"),
-    ("lstm", "imdb-e10-h256"), ("lstm", "imdb-e10-case"), ("lstm", "imdb-e10-wd025"),
-    ("lstm", "imdb-e10-maxmean"), ("lstm", "imdb-e10-d05"), ("lstm", "imdb-e10-emb200"),
-    ("cnn", "k234-f200-e10-ema"), ("cnn", "k12345-e10-ema"), ("cnn", "e20-ema"),
+    # round 3 (issue 14: CR ~1 point short everywhere, TREC far short outside the CNN, names on bow).
+    # cnn k234-f200-e10-ema was cut before names: below e10-ema on CR, SUBJ and TREC already.
+    ("bow", "bigrams16-e20-ema"), ("cnn", "k234-f200-e10-ema"),
 ]
-# Not run for lack of time in the first study (candidates for the next one):
+# Why do the recurrent recipes trail the CNN on TREC? One change at a time to imdb-e10, TREC's
+# cv3 only (`python bench/suite.py probe lstm --datasets trec`): none was outside the folds' noise.
+PROBE = [("lstm", "imdb-e10-h256"), ("lstm", "imdb-e10-case"), ("lstm", "imdb-e10-wd025"),
+         ("lstm", "imdb-e10-maxmean"), ("lstm", "imdb-e10-d05"), ("lstm", "imdb-e10-emb200")]
+# Not run for lack of time (candidates for the next study):
 LATER = [("gru", "default"), ("gru", "imdb-e10"), ("lstm", "imdb-e20"), ("gru", "imdb-e20"),
-         ("cnn", "e20-ema"), ("bow", "bigrams16-e10-ema")]
+         ("cnn", "e20-ema"), ("bow", "bigrams16-e10-ema"), ("cnn", "k12345-e10-ema")]
 # What each part of the recurrent recipe is worth (run after the final table: `ablate`).
 ABLATE = [("lstm", "imdb-e10-no-ema"), ("lstm", "imdb-e10-no-wd"), ("lstm", "imdb-e10-lr1e-3")]
 
@@ -254,14 +257,15 @@ def run_plan(stage: str, families: list[str], src: str | None, *, only_datasets:
              only_recipes: list[str] | None = None) -> None:
     """only_datasets / only_recipes: a part of the plan (e.g. TREC first, where a question is
     cheapest to answer); what is left runs on a later call (recorded jobs are skipped)."""
-    suite = "select" if stage in ("select", "ablate") else "final"  # IMDB runs join the final table
+    suite = "select" if stage in ("select", "ablate", "probe") else "final"  # IMDB runs join the final table
     done = recorded(suite)
     selected = recorded("select")
     datasets = ("imdb",) if stage == "imdb" else DATASETS
     if only_datasets:
         datasets = tuple(d for d in datasets if d in only_datasets)
-    if stage in ("select", "ablate"):
-        jobs = [(f, r) for f, r in (SELECT if stage == "select" else ABLATE) if f in families]
+    if suite == "select":
+        plan = {"select": SELECT, "ablate": ABLATE, "probe": PROBE}[stage]
+        jobs = [(f, r) for f, r in plan if f in families]
     else:
         jobs = []
         for family in families:  # FAMILY=RECIPE forces a recipe (e.g. gru=imdb-e10, not selected on gru)
@@ -294,7 +298,7 @@ def run_plan(stage: str, families: list[str], src: str | None, *, only_datasets:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=("select", "final", "ablate", "imdb", "job", "report"))
+    parser.add_argument("what", choices=("select", "final", "ablate", "probe", "imdb", "job", "report"))
     parser.add_argument("args", nargs="*", help="job: DATASET FAMILY RECIPE PROTOCOL; plans: families")
     parser.add_argument("--result", help="job: where to write its metrics")
     parser.add_argument("--src", help="run jobs with this source folder first on PYTHONPATH")
