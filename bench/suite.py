@@ -4,6 +4,7 @@ suite of Kim (2014) (CR, MPQA, SUBJ, TREC) plus `names`, not tuned to one datase
     python bench/suite.py select              # cheap protocol: every candidate recipe
     python bench/suite.py final               # 10-fold CV (TREC, names: fixed split) of the winners
     python bench/suite.py ablate              # parts of the recurrent recipe, cheap protocol
+    python bench/suite.py probe lstm --datasets trec   # one-change probes of a question (PROBE)
     python bench/suite.py imdb bow cnn        # the winners on IMDB's test split (one run each)
     python bench/suite.py job cr lstm bi-max-ema cv3   # one measurement (what the plans run)
     python bench/suite.py report              # regenerate BENCHMARKS.md only
@@ -77,6 +78,13 @@ RNN_RECIPES = {
     "imdb-e10-no-wd": {**_IMDB, **_LONG, "model.word_dropout": 0.0},
     "imdb-e10-lr1e-3": {**_IMDB, **_LONG, "train.lr": 1e-3},
     "imdb-e20": {**_IMDB, **_LONGER},
+    # round 3 (issue 14): TREC's test is far below the CNN's (0.864 vs 0.90); what is the gap?
+    "imdb-e10-h256": {**_IMDB, **_LONG, "model.hidden_dim": 256},
+    "imdb-e10-case": {**_IMDB, **_LONG, "data.lowercase": False},  # Kim keeps TREC's case
+    "imdb-e10-wd025": {**_IMDB, **_LONG, "model.word_dropout": 0.25},
+    "imdb-e10-maxmean": {**_IMDB, **_LONG, "model.pooling": "max+mean"},
+    "imdb-e10-d05": {**_IMDB, **_LONG, "model.dropout": 0.5},
+    "imdb-e10-emb200": {**_IMDB, **_LONG, "model.embed_dim": 200},
 }
 RECIPES: dict[str, dict[str, dict]] = {
     "linear": {
@@ -90,6 +98,9 @@ RECIPES: dict[str, dict[str, dict]] = {
         "bigrams16-e10-ema": {**_BOW, **_LONG, **_BIGRAMS, "train.ema": 0.999, "train.lr": 0.003,
                               "model.word_dropout": 1.0},
         "e20-ema": {**_BOW, **_LONGER, "train.ema": 0.999, "train.lr": 0.003, "model.word_dropout": 1.0},
+        # round 3: bigrams (helped CR, SUBJ, names) with the weight average, 20 epochs as e20-ema
+        "bigrams16-e20-ema": {**_BOW, **_LONGER, **_BIGRAMS, "train.ema": 0.999, "train.lr": 0.003,
+                              "model.word_dropout": 1.0},
     },
     "cnn": {
         "default": _CNN,
@@ -98,6 +109,14 @@ RECIPES: dict[str, dict[str, dict]] = {
                     "train.batch_size": 50},
         "e20-ema": {**_CNN, **_LONGER, "train.ema": 0.999, "train.lr": 0.003, "model.word_dropout": 1.0,
                     "train.batch_size": 50},
+        # round 3: a 15-minute Optuna tune on CR and on TREC both picked widths 2,3,4, 200 filters,
+        # embeddings of 200 and lr ~3.4e-3; here with e10-ema's weight average and word dropout
+        "k234-f200-e10-ema": {**_CNN, **_LONG, "train.ema": 0.999, "train.lr": 0.003, "model.word_dropout": 1.0,
+                              "train.batch_size": 50, "model.kernel_sizes": [2, 3, 4], "model.filters": 200,
+                              "model.embed_dim": 200},
+        # widths 1 and 2 too: single cue words and pairs ("how many", "who is") in short sentences
+        "k12345-e10-ema": {**_CNN, **_LONG, "train.ema": 0.999, "train.lr": 0.003, "model.word_dropout": 1.0,
+                           "train.batch_size": 50, "model.kernel_sizes": [1, 2, 3, 4, 5]},
     },
     "lstm": RNN_RECIPES,
     "gru": RNN_RECIPES,
@@ -112,10 +131,19 @@ SELECT = [
     ("bow", "default"), ("bow", "bigrams-e10"),
     # round 2: the weight average + word dropout recipe without bigrams (bigram buckets were slow)
     ("bow", "e20-ema"),
+    # round 3 (issue 14: CR ~1 point short everywhere, TREC far short outside the CNN, names on bow).
+    # cnn k234-f200-e10-ema was cut before names: below e10-ema on CR, SUBJ and TREC already.
+    ("bow", "bigrams16-e20-ema"), ("cnn", "k234-f200-e10-ema"),
 ]
-# Not run for lack of time in the first study (candidates for the next one):
+# Why do the recurrent recipes trail the CNN on TREC? One change at a time to imdb-e10, TREC's
+# cv3 only (`python bench/suite.py probe lstm cnn --datasets trec`): none was outside the folds'
+# noise (imdb-e10 0.832 ± 0.020; the best, d05, 0.842); cnn widths 1-5 0.843 vs e10-ema's 0.852.
+PROBE = [("lstm", "imdb-e10-h256"), ("lstm", "imdb-e10-case"), ("lstm", "imdb-e10-wd025"),
+         ("lstm", "imdb-e10-maxmean"), ("lstm", "imdb-e10-d05"), ("lstm", "imdb-e10-emb200"),
+         ("cnn", "k12345-e10-ema")]  # widths 1 and 2 on TREC's cue words (cnn e10-ema: 0.852)
+# Not run for lack of time (candidates for the next study):
 LATER = [("gru", "default"), ("gru", "imdb-e10"), ("lstm", "imdb-e20"), ("gru", "imdb-e20"),
-         ("cnn", "e20-ema"), ("bow", "bigrams16-e10-ema")]
+         ("cnn", "e20-ema"), ("bow", "bigrams16-e10-ema"), ("cnn", "k12345-e10-ema")]  # k12345: TREC only
 # What each part of the recurrent recipe is worth (run after the final table: `ablate`).
 ABLATE = [("lstm", "imdb-e10-no-ema"), ("lstm", "imdb-e10-no-wd"), ("lstm", "imdb-e10-lr1e-3")]
 
@@ -227,13 +255,19 @@ def best_recipe(family: str) -> str | None:
     return max(complete, key=lambda r: sum(complete[r][d] for d in DATASETS) / len(DATASETS))
 
 
-def run_plan(stage: str, families: list[str], src: str | None) -> None:
-    suite = "select" if stage in ("select", "ablate") else "final"  # IMDB runs join the final table
+def run_plan(stage: str, families: list[str], src: str | None, *, only_datasets: list[str] | None = None,
+             only_recipes: list[str] | None = None) -> None:
+    """only_datasets / only_recipes: a part of the plan (e.g. TREC first, where a question is
+    cheapest to answer); what is left runs on a later call (recorded jobs are skipped)."""
+    suite = "select" if stage in ("select", "ablate", "probe") else "final"  # IMDB runs join the final table
     done = recorded(suite)
     selected = recorded("select")
     datasets = ("imdb",) if stage == "imdb" else DATASETS
-    if stage in ("select", "ablate"):
-        jobs = [(f, r) for f, r in (SELECT if stage == "select" else ABLATE) if f in families]
+    if only_datasets:
+        datasets = tuple(d for d in datasets if d in only_datasets)
+    if suite == "select":
+        plan = {"select": SELECT, "ablate": ABLATE, "probe": PROBE}[stage]
+        jobs = [(f, r) for f, r in plan if f in families]
     else:
         jobs = []
         for family in families:  # FAMILY=RECIPE forces a recipe (e.g. gru=imdb-e10, not selected on gru)
@@ -243,6 +277,8 @@ def run_plan(stage: str, families: list[str], src: str | None) -> None:
                 print(f"{family}: no complete selection results; skipped", flush=True)
                 continue
             jobs.append((family, recipe))
+    if only_recipes:
+        jobs = [(f, r) for f, r in jobs if r in only_recipes]
     for family, recipe in jobs:
         for dataset in datasets:
             protocol = protocol_for(dataset, suite)
@@ -264,10 +300,12 @@ def run_plan(stage: str, families: list[str], src: str | None) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=("select", "final", "ablate", "imdb", "job", "report"))
+    parser.add_argument("what", choices=("select", "final", "ablate", "probe", "imdb", "job", "report"))
     parser.add_argument("args", nargs="*", help="job: DATASET FAMILY RECIPE PROTOCOL; plans: families")
     parser.add_argument("--result", help="job: where to write its metrics")
     parser.add_argument("--src", help="run jobs with this source folder first on PYTHONPATH")
+    parser.add_argument("--datasets", help="plans: only these datasets, comma-separated (e.g. trec)")
+    parser.add_argument("--recipes", help="plans: only these recipes, comma-separated")
     a = parser.parse_args()
     if a.what == "job":
         dataset, family, recipe, protocol = a.args
@@ -275,7 +313,9 @@ def main() -> None:
     elif a.what == "report":
         write_report()
     else:
-        run_plan(a.what, a.args or list(FAMILIES), a.src)
+        run_plan(a.what, a.args or list(FAMILIES), a.src,
+                 only_datasets=a.datasets.split(",") if a.datasets else None,
+                 only_recipes=a.recipes.split(",") if a.recipes else None)
 
 
 if __name__ == "__main__":

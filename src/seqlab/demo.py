@@ -23,6 +23,9 @@ DEMO_SETTINGS: dict[str, Any] = {
     "model.hidden_dim": 64,
     "data.max_vocab": None,
     "model.hash_buckets": 4096,  # the corpus has ~100 words: a few thousand bigram rows suffice
+    # the demo's "bow" is the order-blind unigram bag (classify's bow recipe adds bigrams);
+    # the bow+bigrams variant turns them back on
+    "model.bigrams": False,
 }
 
 

@@ -109,8 +109,15 @@ class SeqlabModule(L.LightningModule):
         self.val_metrics.reset()
 
     def configure_optimizers(self):
+        params = list(self.model.parameters())
+        # The fused kernel updates each tensor in one pass instead of ~10: on CPU at 1 thread
+        # Adam's step over an 11M-parameter table (bow with 2**16 bigram buckets) takes 43 ms
+        # instead of 203 ms (a one-tensor timing, issue 14; a CR 3-fold job of that bow recipe went
+        # from 155 s to 95 s, same accuracy). Same update rule; other devices (mps, xla) keep the
+        # reference implementation.
+        fused = bool(params) and all(p.device.type in ("cpu", "cuda") for p in params)
         optimizer = torch.optim.Adam(
-            self.model.parameters(), lr=self.train_cfg.lr, weight_decay=self.train_cfg.weight_decay
+            params, lr=self.train_cfg.lr, weight_decay=self.train_cfg.weight_decay, fused=fused or None
         )
         decay = self.train_cfg.lr_decay
         if decay == 1.0:
