@@ -45,7 +45,9 @@ def tiny_page_bundles(root, epochs: int = 5) -> dict[str, object]:
     small = {"model.embed_dim": 16, "model.hidden_dim": 16, "model.filters": 8, "data.tokenizer": "word"}
     out: dict[str, object] = {}
     for family in ("gru", "bow", "cnn"):
-        cfg = build_config(task="classify", family=family, settings={**small, "model.dropout": 0.0})
+        # the lecture's bag of words is order-blind: unigrams only (the bow default adds bigrams)
+        extra = {"model.bigrams": False} if family == "bow" else {}
+        cfg = build_config(task="classify", family=family, settings={**small, "model.dropout": 0.0, **extra})
         task = make_task(cfg)
         task.fit_vocab(corpus["train"])
         torch.manual_seed(0)
