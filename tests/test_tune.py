@@ -153,8 +153,11 @@ def test_a_trial_the_budget_cuts_is_pruned_not_best(tmp_path):
     pytest.importorskip("optuna")
     from seqlab.tune import tune_config
 
+    # 500 epochs without early stopping: far longer than the budget on any machine (5 epochs
+    # took under the 0.6 s budget once fused Adam made training faster, and nothing was cut)
     cfg = build_config(data=str(write_csv(tmp_path / "d.csv")), family="cnn",
-                       settings={"train.epochs": 5, "model.embed_dim": 16, "train.progress": False})
+                       settings={"train.epochs": 500, "train.patience": 0, "model.embed_dim": 16,
+                                 "train.progress": False})
     out = tmp_path / "tune"
     # 0.6 s: the first trial starts (one always does) and is still training when the budget ends
     with pytest.raises(SeqlabError, match="no trial finished within the budget .1 pruned"):
