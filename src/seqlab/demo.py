@@ -23,9 +23,11 @@ DEMO_SETTINGS: dict[str, Any] = {
     "model.hidden_dim": 64,
     "data.max_vocab": None,
     "model.hash_buckets": 4096,  # the corpus has ~100 words: a few thousand bigram rows suffice
-    # the demo's "bow" is the order-blind unigram bag (classify's bow recipe adds bigrams);
-    # the bow+bigrams variant turns them back on
+    # the demo's "bow" and "linear" are order-blind unigram bags (classify's recipes add
+    # bigrams); the bow+bigrams and linear+bigrams variants turn them back on
     "model.bigrams": False,
+    "model.ngram_max": 1,
+    "model.nb": False,
 }
 
 
