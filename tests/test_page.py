@@ -162,8 +162,12 @@ def test_predictions_update_on_typing(page):
     first = row.inner_text()
     assert "pos" in first
     _type(page, "The movie my friend has seen is not good")
-    assert row.inner_text() != first and "neg" in row.inner_text().split("\t")[3]
+    assert row.inner_text() != first and "neg" in row.inner_text().split("\t")[4]
     assert page.locator("#side-table tr.side-row").count() == 3  # every served classifier
+    order = {name: page.locator(f'#side-table tr[data-model="demo-{name}"] td.order').inner_text()
+             for name in ("bow", "cnn", "gru")}  # the word order each family can see
+    assert order == {"bow": "none: a bag of words", "cnn": "windows of up to 5 tokens",
+                     "gru": "the whole text, both directions"}
     assert "%" in page.locator('#side-table tr[data-model="demo-cnn"]').inner_text()
     assert page.locator("#why-bars .why-row").count() == 3
     # the attributions follow the first drawing: every classifier's bars, for this text
@@ -178,14 +182,14 @@ def test_shuffle_leaves_the_bag_of_words_and_changes_the_rnn(page):
     table = page.locator("#bow-table").inner_text()
     assert "Identical vectors" in page.locator("#bow-flag").inner_text()
     curve = page.locator("#rnn-curve polyline").first.get_attribute("points")
-    bow = page.locator('#side-table tr[data-model="demo-bow"] td').nth(3).inner_text()
+    bow = page.locator('#side-table tr[data-model="demo-bow"] td').nth(4).inner_text()
     before = int(page.evaluate("document.body.dataset.updates"))
     page.click("#shuffle")
     page.wait_for_function("(b) => Number(document.body.dataset.updates) > b", arg=before)
     text = page.input_value("#text")
     assert text != LECTURE and sorted(text.split()) == sorted(LECTURE.split())
     assert page.locator("#bow-table").inner_text() == table
-    assert page.locator('#side-table tr[data-model="demo-bow"] td').nth(3).inner_text() == bow
+    assert page.locator('#side-table tr[data-model="demo-bow"] td').nth(4).inner_text() == bow
     assert page.locator("#rnn-curve polyline").first.get_attribute("points") != curve
 
 

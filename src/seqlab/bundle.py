@@ -112,12 +112,15 @@ class Bundle:
     def describe(self) -> dict[str, Any]:
         """What a client needs to know about this model (the server's /v1/models entry):
         task, family, labels or conditions, verbs, headline metrics and versions."""
+        from seqlab.families import family_of
+
         metrics = self.metrics
         split = "test" if "test" in metrics else "validation"
         figures = metrics.get(split, {})
         return {
             "task": self.cfg.task,
             "family": self.family,
+            "order_seen": family_of(self.cfg.model.family).implementation.order_seen(self.cfg.model),
             "labels": self.labels,
             "conditions": list(getattr(self.task, "conditions", [])),
             "verbs": sorted(self.task.verbs),

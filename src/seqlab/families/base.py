@@ -22,7 +22,7 @@ from torch import nn
 from seqlab.vocab import PAD_ID
 
 if TYPE_CHECKING:
-    pass
+    from seqlab.config import ModelConfig
 
 
 @dataclass
@@ -61,6 +61,12 @@ class Encoder(nn.Module):
         context_size for a stateless causal encoder, how many earlier ids step 0 of a window
                      needs to equal one unbroken text (its receptive field minus one)
     """
+
+    @staticmethod
+    def order_seen(cfg: ModelConfig) -> str:
+        """What word order a model of these settings can see, in a few words (the live page's
+        side-by-side column: the lecture's point is that this differs by family)."""
+        return "the whole text, in order"
 
     stateful: ClassVar[bool] = False
     vocab_size: int

@@ -33,6 +33,10 @@ class BowSettings:
 
 
 class BagOfWords(Encoder):
+
+    @staticmethod
+    def order_seen(cfg: ModelConfig) -> str:
+        return "adjacent word pairs (hashed bigrams)" if cfg.bigrams else "none: a bag of words"
     def __init__(self, vocab_size: int, cfg: ModelConfig, *, causal: bool = False, extra_dim: int = 0):
         super().__init__()
         self.vocab_size = vocab_size

@@ -40,6 +40,10 @@ class ConvSettings:
 
 
 class ConvEncoder(Encoder):
+
+    @staticmethod
+    def order_seen(cfg: ModelConfig) -> str:
+        return f"windows of up to {max(cfg.kernel_sizes)} tokens"
     def __init__(self, vocab_size: int, cfg: ModelConfig, *, causal: bool = False, extra_dim: int = 0):
         super().__init__()
         self.vocab_size = vocab_size

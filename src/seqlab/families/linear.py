@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from seqlab.config import int_range, log_range, one_of, setting
 
 if TYPE_CHECKING:
-    from seqlab.config import RunConfig
+    from seqlab.config import ModelConfig, RunConfig
 
 FEATURE_KINDS = ("count", "tfidf", "binary")  # seqlab.linear.FEATURE_KINDS, without importing sklearn
 
@@ -34,6 +34,10 @@ class LinearSettings:
 
 class LinearEstimator:
     """Adapter: the family table's face of seqlab.linear.LinearClassifier."""
+
+    @staticmethod
+    def order_seen(cfg: ModelConfig) -> str:
+        return f"n-grams of up to {cfg.ngram_max} words" if cfg.ngram_max > 1 else "none: a bag of words"
 
     @staticmethod
     def fit(cfg: RunConfig, texts: list[str], labels: list[str]):

@@ -69,6 +69,10 @@ def reverse_within_length(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tenso
 
 
 class RecurrentEncoder(Encoder):
+
+    @staticmethod
+    def order_seen(cfg: ModelConfig) -> str:
+        return "the whole text, both directions" if cfg.bidirectional else "the whole text, left to right"
     stateful = True  # takes an initial (h) or (h, c) and returns the final one
 
     def __init__(self, vocab_size: int, cfg: ModelConfig, *, causal: bool = False, extra_dim: int = 0):

@@ -75,7 +75,8 @@ function drawBow(state) {
 // -- side by side --------------------------------------------------------------------------
 function drawSide(state) {
   const table = clear("side-table");
-  table.append(el("tr", {}, ...["model", "family", "test accuracy", "A", "B"].map((h) => el("th", { text: h }))));
+  table.append(el("tr", {}, ...["model", "family", "word order it sees", "test accuracy", "A", "B"].map(
+    (h) => el("th", { text: h }))));
   for (const m of state.classifiers) {
     const doc = state.docs[m.name];
     const preds = [doc && doc.outputs.prediction, state.predictions[m.name]];
@@ -88,7 +89,8 @@ function drawSide(state) {
         el("span", { class: "bar" }, el("span", { style: { width: pct(prob) } })), " " + pct(prob));
     };
     table.append(el("tr", { class: "side-row", "data-model": m.name }, el("td", { text: m.name }),
-      el("td", { text: m.family }), el("td", { text: acc }), cell(preds[0]), cell(preds[1])));
+      el("td", { text: m.family }), el("td", { class: "order", text: m.order_seen || "–" }), el("td", { text: acc }),
+      cell(preds[0]), cell(preds[1])));
   }
 }
 
