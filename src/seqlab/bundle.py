@@ -112,15 +112,13 @@ class Bundle:
     def describe(self) -> dict[str, Any]:
         """What a client needs to know about this model (the server's /v1/models entry):
         task, family, labels or conditions, verbs, headline metrics and versions."""
-        from seqlab.families import family_of
-
         metrics = self.metrics
         split = "test" if "test" in metrics else "validation"
         figures = metrics.get(split, {})
         return {
             "task": self.cfg.task,
             "family": self.family,
-            "order_seen": family_of(self.cfg.model.family).implementation.order_seen(self.cfg.model),
+            "order_seen": self._order_seen(),
             "labels": self.labels,
             "conditions": list(getattr(self.task, "conditions", [])),
             "verbs": sorted(self.task.verbs),
@@ -129,6 +127,14 @@ class Bundle:
             "n_parameters": self.meta.get("n_parameters"),
             "seqlab_version": self.meta.get("seqlab_version"),
         }
+
+    def _order_seen(self) -> str | None:
+        """The family's own words for the word order this model sees (None from a family,
+        e.g. a plugin's estimator, that does not say)."""
+        from seqlab.families import family_of
+
+        order_seen = getattr(family_of(self.cfg.model.family).implementation, "order_seen", None)
+        return order_seen(self.cfg.model) if order_seen else None
 
     def generate_stream(self, prime: str = "", length: int = 200, temperature: float = 1.0,
                         top_k: int | None = None, seed: int | None = None, warn=None):
