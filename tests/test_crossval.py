@@ -129,3 +129,6 @@ def test_compare_cv_cross_validates_every_family_on_the_same_folds(tmp_path):
     assert main(["train", "--data", str(data), "--family", "bow", "--cv", "3", "--out", str(alone),
                  "--epochs", "2", "--no-progress"]) == 0
     assert json.loads((alone / "crossval.json").read_text())["mean"]["accuracy"] == report["results"]["bow"]["accuracy"]
+    # --cv 0 is refused (it once read as "no --cv" and ran a plain comparison)
+    assert main(["compare", "--data", str(data), "--families", "linear", "--cv", "0",
+                 "--out", str(tmp_path / "zero")]) == 2

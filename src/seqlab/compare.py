@@ -72,11 +72,11 @@ def compare(
             task=task, data=data, family=family, config_file=config, settings={**(settings or {}), **extra}
         )
         if splits is None:  # read and split the data once, for every model alike
-            if cv:
+            if cv is not None:
                 cfg.data.on_disk = "no"  # folds are cut from examples in memory
             splits = make_task(cfg).load_splits()
         print(f"== {name} ==", file=sys.stderr, flush=True)
-        if cv:
+        if cv is not None:
             result = _cross_validated(cfg, cv, out / name, splits, overwrite)
             results[name] = result
             rows.append({"name": name, **result})
@@ -95,7 +95,7 @@ def compare(
             result["probe_pairwise_accuracy"] = run_probe(bundle, probe_pairs)["pairwise_accuracy"]
         results[name] = result
         rows.append({"name": name, **result})
-    if cv:
+    if cv is not None:
         return _write_cv_report(data, cv, rows, results, out)
     split_name = "test" if splits.get("test") else "validation"
     columns = [("name", "model"), *((k, f"{split_name} {k.replace('_', ' ')}") for k in headline), *RUN_COLUMNS]

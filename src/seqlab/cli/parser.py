@@ -163,14 +163,19 @@ def _add_training_verbs(verb, verb_hint: str | None) -> None:
     _add_setting_flags_demo(p)
 
 
+def _add_text_inputs(p, model_help: str, texts_help: str, unit: str) -> None:
+    """A bundle and the texts it reads: arguments, --file, or lines on stdin (predict, translate)."""
+    p.add_argument("model", help=model_help)
+    p.add_argument("texts", nargs="*", help=f"{texts_help} ('-' or none: read lines from stdin)")
+    p.add_argument("--file", help=f"read one {unit} per line from this file ('-' for stdin)")
+    p.add_argument("--encoding", default="utf-8", help="encoding of --file (default utf-8; a UTF-16 BOM is read)")
+
+
 def _add_inference_verbs(verb) -> None:
     """predict, generate, translate, inspect, probe, serve: the verbs that use a trained bundle."""
     p = verb("predict", "predict labels for texts (arguments, --file, or lines on stdin)",
              'seqlab predict runs/imdb-lstm "a wonderful, moving film" --json')
-    p.add_argument("model", help="bundle folder")
-    p.add_argument("texts", nargs="*", help="texts to classify ('-' or none: read lines from stdin)")
-    p.add_argument("--file", help="read one text per line from this file ('-' for stdin)")
-    p.add_argument("--encoding", default="utf-8", help="encoding of --file (default utf-8; a UTF-16 BOM is read)")
+    _add_text_inputs(p, "bundle folder", "texts to classify", "text")
     p.add_argument("--runtime", choices=("torch", "onnx"), default="torch",
                    help="onnx: run the export made by 'seqlab export' (DIR or DIR/onnx) with onnxruntime, "
                         "without importing torch (default: torch)")
@@ -207,10 +212,7 @@ def _add_inference_verbs(verb) -> None:
 
     p = verb("translate", "translate sentences with an encoder-decoder model (--task translate)",
              'seqlab translate runs/de-en "Ein Hund rennt über die Wiese." --beam 5 --json')
-    p.add_argument("model", help="bundle folder of a translation model")
-    p.add_argument("texts", nargs="*", help="sentences ('-' or none: read lines from stdin)")
-    p.add_argument("--file", help="read one sentence per line from this file ('-' for stdin)")
-    p.add_argument("--encoding", default="utf-8", help="encoding of --file (default utf-8; a UTF-16 BOM is read)")
+    _add_text_inputs(p, "bundle folder of a translation model", "sentences", "sentence")
     p.add_argument("--beam", type=int, default=None, help="beam width (1 = greedy; default: the model's, 5)")
     p.add_argument("--attention-png", metavar="FILE", help="write the attention heatmap of the first sentence")
     p.add_argument("--runtime", choices=("torch", "onnx"), default="torch",

@@ -175,8 +175,7 @@ def _cache_key_dir(kind: str, key: str) -> Path:
 def _save_cached(directory: Path, writers: dict[str, Callable[[Path], None]]) -> None:
     """Write the files into a temp folder and rename it into place: a reader sees all of
     them or none. A cache that cannot be written (read-only, full disk) is skipped."""
-    try:
-        directory.parent.mkdir(parents=True, exist_ok=True)
+    try:  # the parent folder is _once's (made for the lock), if it could be made at all
         tmp = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}."))
     except OSError:
         return

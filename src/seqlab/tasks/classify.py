@@ -116,8 +116,12 @@ class ClassifyTask(Task):
         if isinstance(train, FileSplit):  # one streamed pass for the tokenizer, counts from the encoded ids
             keep = train.keep()
             d = self.cfg.data
-            fitted = fitted_once(train, f"classify|{d.tokenizer}|{d.lowercase}|{d.max_vocab}|{d.min_freq}", lambda: {
-                "tokenizer": self.fit_tokenizer(ex["text"] for ex in examples_of(train.source, keep, "fitting the vocabulary")).to_json()})
+
+            def fit() -> dict[str, str]:
+                texts = (ex["text"] for ex in examples_of(train.source, keep, "fitting the vocabulary"))
+                return {"tokenizer": self.fit_tokenizer(texts).to_json()}
+
+            fitted = fitted_once(train, f"classify|{d.tokenizer}|{d.lowercase}|{d.max_vocab}|{d.min_freq}", fit)
             self.tokenizer = TextTokenizer.from_json(fitted["tokenizer"])
             if alpha:
                 counts = self.encoded(train.source).token_counts(self.tokenizer.vocab_size, keep)
