@@ -382,6 +382,7 @@ def fit(
     epochs = throughput.epoch_seconds
     tokens_per_s = throughput.tokens_per_s
     if trainer.world_size > 1:  # every rank's tokens over this rank's time: the run's throughput
+        _destroy_process_group_at_exit()
         rate = torch.tensor(tokens_per_s, dtype=torch.float64, device=trainer.strategy.root_device)
         tokens_per_s = float(trainer.strategy.reduce(rate, reduce_op="sum"))
     return FitResult(
@@ -392,6 +393,32 @@ def fit(
         seconds_per_epoch=sum(epochs) / len(epochs) if epochs else 0.0,
         log_dir=Path(logger.log_dir),
     )
+
+
+def _destroy_process_group_at_exit() -> None:
+    """Lightning leaves the process group open after fit (a later fit reuses it). Left to the
+    interpreter's own shutdown, gloo's worker threads can outlive it and abort the process
+    ("terminate called without an active exception", SIGABRT), and Lightning then kills every
+    rank, rank 0 too, while it is still writing the bundle (pytorch/pytorch#190489). So the
+    group is destroyed at exit, while the interpreter is whole; registered once per process."""
+    import atexit
+
+    global _EXIT_HOOKED
+    if _EXIT_HOOKED:
+        return
+    _EXIT_HOOKED = True
+
+    def destroy() -> None:
+        import torch.distributed as dist
+
+        if dist.is_available() and dist.is_initialized():
+            with contextlib.suppress(Exception):  # exiting anyway: a failed teardown must not mask the result
+                dist.destroy_process_group()
+
+    atexit.register(destroy)
+
+
+_EXIT_HOOKED = False
 
 
 def ema_decay(decay: float, updates: torch.Tensor | int) -> torch.Tensor:
