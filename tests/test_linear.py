@@ -53,6 +53,9 @@ def test_tokenize_breaks_apostrophes_and_single_letters():
         {"ngram_max": 2, "C": 10.0},
         {"features": "binary", "nb": True},
         {"features": "tfidf", "nb": True, "ngram_max": 2},
+        {"classifier": "mnb"},
+        {"classifier": "mnb", "ngram_max": 2, "alpha": 1.0},
+        {"punctuation": False},
     ],
 )
 def test_fit_predict_learns(data, options):
@@ -103,6 +106,61 @@ def test_nb_ratio_is_the_log_count_ratio():
     assert r[vocab["film"]] == pytest.approx(0.0, abs=1e-6)
 
 
+def test_punctuation_marks_are_features_unless_turned_off():
+    texts, labels = ["it works !", "it works ?", "great !", "broken ?"] * 5, ["pos", "neg", "pos", "neg"] * 5
+    with_marks = LinearClassifier(features="count").fit(texts, labels)
+    assert {"!", "?"} <= set(with_marks.vocabulary_) and with_marks.score(texts, labels) == 1.0
+    without = LinearClassifier(features="count", punctuation=False).fit(texts, labels)
+    assert "!" not in without.vocabulary_ and without.predict(["it works !"]) == without.predict(["it works ?"])
+
+
+def test_a_model_saved_before_the_punctuation_option_loads_without_it(tmp_path):
+    texts, labels = ["good film !", "bad film ?", "good plot", "bad plot"] * 3, ["pos", "neg", "pos", "neg"] * 3
+    model = LinearClassifier(ngram_max=2, punctuation=False).fit(texts, labels)
+    model.save(tmp_path)
+    meta = json.loads((tmp_path / JSON_NAME).read_text())
+    del meta["config"]["punctuation"], meta["config"]["classifier"], meta["config"]["alpha"]  # an older file
+    (tmp_path / JSON_NAME).write_text(json.dumps(meta))
+    loaded = LinearClassifier.load(tmp_path)
+    assert loaded.config.punctuation is False
+    probe = ["good ! film", "bad , plot"]  # with "!" a token, "good film" would no longer be a bigram here
+    np.testing.assert_allclose(loaded.predict_proba(probe), model.predict_proba(probe), atol=1e-6)
+
+
+def test_char_analyzer_learns_what_words_cannot(tmp_path):
+    """Names are one word each: word n-grams see only the names met in training; character
+    n-grams within the word generalize to new names by their endings."""
+    train = ["Ivanov", "Petrov", "Sokolov", "Popov", "Smith", "Baker", "Turner", "Walker"] * 2
+    labels = ["ru"] * 4 + ["en"] * 4 + ["ru"] * 4 + ["en"] * 4
+    unseen = ["Volkov", "Miller"]
+    chars = LinearClassifier(analyzer="char", ngram_max=2, lowercase=False).fit(train, labels)
+    assert chars.predict(unseen) == ["ru", "en"] and "ov" in chars.vocabulary_
+    words = LinearClassifier(ngram_max=2).fit(train, labels)
+    probs = words.predict_proba(unseen)
+    np.testing.assert_allclose(probs[0], probs[1])  # both unknown words: the same guess
+    loaded = LinearClassifier.load(chars.save(tmp_path))
+    assert loaded.config.analyzer == "char" and loaded.predict(unseen) == ["ru", "en"]
+
+
+def test_mnb_is_multinomial_naive_bayes_on_presence():
+    """Against scikit-learn's MultinomialNB fit on binarized n-gram counts: the same posteriors,
+    two classes (one score row: Wang & Manning's log-count ratio and log prior ratio) and three."""
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.naive_bayes import MultinomialNB
+
+    for labels in (("pos", "neg"), ("pos", "neg", "meh")):
+        (x_train, y_train), (x_test, _) = _reviews(90, seed=4, labels=labels), _reviews(30, seed=5, labels=labels)
+        x_train = [t + " good good" if i % 7 == 0 else t for i, t in enumerate(x_train)]  # repeats count once
+        model = LinearClassifier(classifier="mnb", ngram_max=2, alpha=0.5).fit(x_train, y_train)
+        vectorizer = CountVectorizer(vocabulary=model.vocabulary_, token_pattern=r"(?u)\b\w[\w']*\b|[^\w\s]",
+                                     ngram_range=(1, 2), binary=True)
+        reference = MultinomialNB(alpha=0.5).fit(vectorizer.transform(x_train), y_train)
+        assert list(reference.classes_) == model.labels_
+        np.testing.assert_allclose(model.predict_proba(x_test), reference.predict_proba(vectorizer.transform(x_test)),
+                                   atol=1e-5)
+        assert model.coef_.shape[0] == (1 if len(labels) == 2 else 3) and model.idf_ is None
+
+
 def test_bigrams_see_word_order():
     texts = ["not bad it was good", "not good it was bad"] * 10
     labels = ["pos", "neg"] * 10
@@ -118,6 +176,8 @@ def test_bigrams_see_word_order():
         {"features": "count", "sublinear_tf": False},
         {"features": "binary", "nb": True, "ngram_max": 2},
         {"features": "tfidf", "nb": True, "min_df": 2},
+        {"classifier": "mnb", "ngram_max": 2},
+        {"punctuation": False},
     ],
 )
 def test_save_load_round_trip(data, tmp_path, options):
@@ -188,6 +248,9 @@ def test_load_corrupt_or_mismatched_weights(saved):
         {"C": 0},
         {"max_features": 0},
         {"colour": "blue"},
+        {"classifier": "svm"},
+        {"alpha": 0},
+        {"analyzer": "bytes"},
     ],
 )
 def test_bad_options(options):
@@ -201,7 +264,9 @@ def test_bad_fit_inputs():
     with pytest.raises(SeqlabError, match="labels"):
         LinearClassifier().fit(["a b", "c d"], ["pos"])
     with pytest.raises(SeqlabError, match="vocabulary"):
-        LinearClassifier().fit(["!!", "??"], ["pos", "neg"])
+        LinearClassifier().fit(["  ", "\t"], ["pos", "neg"])
+    with pytest.raises(SeqlabError, match="vocabulary"):
+        LinearClassifier(punctuation=False).fit(["!!", "??"], ["pos", "neg"])
     with pytest.raises(SeqlabError, match="not fitted"):
         LinearClassifier().predict(["a"])
     with pytest.raises(SeqlabError, match="single string"):

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from seqlab.config import ModelConfig, RunConfig
 
 FEATURE_KINDS = ("count", "tfidf", "binary")  # seqlab.linear.FEATURE_KINDS, without importing sklearn
+CLASSIFIERS = ("logistic", "mnb")  # seqlab.linear.CLASSIFIERS
 
 
 @dataclass
@@ -30,6 +31,18 @@ class LinearSettings:
     min_df: int = setting(1, "linear: drop n-grams seen in fewer training documents", min=1)
     nb: bool = setting(False, "linear: naive-Bayes feature scaling (NBSVM)", search=one_of(False, True))
     C: float = setting(3.0, "linear: inverse regularization strength", above=0, search=log_range(0.01, 100.0))
+    classifier: str = setting("logistic", "linear: logistic regression, or mnb (multinomial naive Bayes on n-gram "
+                              "presence: best on short sentences, see BENCHMARKS.md)", choices=CLASSIFIERS,
+                              search=one_of(*CLASSIFIERS))
+    alpha: float | None = setting(None, "linear: naive-Bayes pseudo-count (default 1 for --nb, 0.25 for mnb)",
+                                  above=0)
+    punctuation: bool = setting(True, "linear: count punctuation marks as tokens", search=one_of(True, False))
+
+
+def _analyzer(tokenizer: str) -> str:
+    """The run's tokenizer choice, for n-gram features: characters for `--tokenizer char`
+    (names), words otherwise (a subword vocabulary is a neural family's input, not a feature set)."""
+    return "char" if tokenizer == "char" else "word"
 
 
 class LinearEstimator:
@@ -46,7 +59,8 @@ class LinearEstimator:
 
         m = cfg.model
         linear_cfg = LinearConfig(features=m.features, ngram_max=m.ngram_max, min_df=m.min_df, nb=m.nb, C=m.C,
-                                  lowercase=cfg.data.lowercase)
+                                  classifier=m.classifier, alpha=m.alpha, punctuation=m.punctuation,
+                                  lowercase=cfg.data.lowercase, analyzer=_analyzer(cfg.data.tokenizer))
         start = time.perf_counter()
         model = LinearClassifier(linear_cfg).fit(texts, labels)
         return model, time.perf_counter() - start
