@@ -274,11 +274,12 @@ def best_recipe(family: str) -> str | None:
 
 
 def run_plan(stage: str, families: list[str], src: str | None, *, only_datasets: list[str] | None = None,
-             only_recipes: list[str] | None = None) -> None:
+             only_recipes: list[str] | None = None, rerun: bool = False) -> None:
     """only_datasets / only_recipes: a part of the plan (e.g. TREC first, where a question is
-    cheapest to answer); what is left runs on a later call (recorded jobs are skipped)."""
+    cheapest to answer); what is left runs on a later call (recorded jobs are skipped, unless
+    `rerun`: after a change outside the recipe, e.g. a dataset's defaults; the newest line wins)."""
     suite = "select" if stage in ("select", "ablate", "probe") else "final"  # IMDB runs join the final table
-    done = recorded(suite)
+    done = {} if rerun else recorded(suite)
     selected = recorded("select")
     datasets = ("imdb",) if stage == "imdb" else DATASETS
     if only_datasets:
@@ -324,6 +325,7 @@ def main() -> None:
     parser.add_argument("--src", help="run jobs with this source folder first on PYTHONPATH")
     parser.add_argument("--datasets", help="plans: only these datasets, comma-separated (e.g. trec)")
     parser.add_argument("--recipes", help="plans: only these recipes, comma-separated")
+    parser.add_argument("--rerun", action="store_true", help="plans: run jobs already recorded again")
     a = parser.parse_args()
     if a.what == "job":
         dataset, family, recipe, protocol = a.args
@@ -333,7 +335,7 @@ def main() -> None:
     else:
         run_plan(a.what, a.args or list(FAMILIES), a.src,
                  only_datasets=a.datasets.split(",") if a.datasets else None,
-                 only_recipes=a.recipes.split(",") if a.recipes else None)
+                 only_recipes=a.recipes.split(",") if a.recipes else None, rerun=a.rerun)
 
 
 if __name__ == "__main__":
