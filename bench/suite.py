@@ -304,7 +304,7 @@ def run_plan(stage: str, families: list[str], src: str | None, *, only_datasets:
             key = (dataset, family, recipe, protocol)
             if key in done:
                 continue
-            if suite == "final" and key in selected:  # names: selection already ran this exact job
+            if suite == "final" and key in selected and not rerun:  # names: selection already ran this exact job
                 line = selected[key]
                 record("classify", dataset, family, protocol, line["metrics"], wall_s=line["wall_s"],
                        peak_rss_mb=line["peak_rss_mb"], command=line["command"], suite=suite, recipe=recipe,
