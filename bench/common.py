@@ -205,7 +205,8 @@ def suite_report(lines: list[dict]) -> list[str]:
                 "set (TREC's test is not used here); names: validation accuracy of one run on its fixed",
                 "split. Mean: over the five columns, when all five were measured. Wall s: the jobs' own,",
                 "but the rows first measured on 2026-12-02 (round 3: bigrams16-e20-ema, k234-f200-e10-ema,",
-                "the imdb-e10-* TREC probes) ran beside other jobs (load average 4-5 on 2 cores): 1.5-3x slower.", "",
+                "the imdb-e10-* TREC probes) ran beside other jobs (load average 4-5 on 2 cores): 1.5-3x slower,",
+                "and so did round 4's (issue 14: e20-p5*, *-lr1e-3, *-d05, *-h256-d05, *-rcnn*, gru imdb-e10).", "",
                 "| family | recipe | " + " | ".join(SUITE_DATASETS) + " | mean | wall s |",
                 "|---|---|" + "---|" * (len(SUITE_DATASETS) + 2)]
         recipes = sorted({(k[1], k[2]) for k in select},
