@@ -165,8 +165,8 @@ PROBE = [("lstm", "imdb-e10-h256"), ("lstm", "imdb-e10-case"), ("lstm", "imdb-e1
 # for what wins. Outcome (cheap protocol, fold std ~0.005-0.02, so most single gaps are noise):
 # - TREC cv3: every change sat in 0.837-0.847 for the LSTM (imdb-e10 0.832); RCNN pooling 0.837,
 #   with d05 0.841: no better than d05 alone. e20 patience 5 changed nothing for the CNN (same
-#   best epochs: 0.852 both). The GRU gained nothing from h256-d05 on TREC/CR (0.832/0.786 vs
-#   0.829/0.784).
+#   best epochs: 0.852 both). The GRU gained nothing from h256-d05: TREC/CR 0.832/0.786 vs
+#   0.829/0.784, five-dataset mean 0.8449 vs imdb-e10's 0.8454 (no final run).
 # - Five-dataset means: lstm imdb-e10-h256-d05 0.8516 vs imdb-e10 0.8448 (CR +1.2, TREC +1.5,
 #   names +0.7, MPQA +0.2, SUBJ -0.1); cnn e20-p5-ema-lr1e-3 0.8487 vs e10-ema 0.8469 (CR +0.5,
 #   names +0.6, the rest within 0.1). Both went to `final`: lstm h256-d05 CR 0.790 / MPQA 0.862 /
