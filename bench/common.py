@@ -139,6 +139,10 @@ def write_report() -> None:
 
 SUITE_DATASETS = ("cr", "mpqa", "subj", "trec", "names")
 SUITE_FAMILIES = ("linear", "bow", "cnn", "lstm", "gru")
+# The recipe each family's classify default is (tasks/classify.py family_defaults; bench/suite.py
+# RECIPES spells it out, and tests/test_recipes.py checks that the two agree).
+SUITE_DEFAULTS = {"linear": "nb-binary-bi-punct-chars", "bow": "bigrams16-e20-ema", "cnn": "e20-p5-ema-lr1e-3",
+                  "lstm": "imdb-e10", "gru": "imdb-e10"}
 SUITE_ANCHORS = {
     "CNN-rand (Kim 2014)": {"subj": 0.896, "trec": 0.912, "cr": 0.798, "mpqa": 0.834},
     "NBSVM (Wang & Manning 2012)": {"subj": 0.932, "trec": 0.93, "cr": 0.818, "mpqa": 0.863},
@@ -174,11 +178,12 @@ def suite_report(lines: list[dict]) -> list[str]:
     final = {(k[1], k[2]): v for k, v in newest.items() if k[0] == "final"}
     if final:
         columns = (*SUITE_DATASETS, "imdb") if any(d == "imdb" for d, _ in final) else SUITE_DATASETS
-        out += ["### Final: each family's selected recipe", "",
+        out += ["### Final: each family's default recipe", "",
                 "| family | recipe | " + " | ".join(columns) + " |",
                 "|---|---|" + "---|" * len(columns)]
-        # a family's current recipe: that of its newest final line; a cell is that recipe's only
+        # a family's current recipe: its default; else that of its newest final line
         current = {line["family"]: line.get("recipe") for line in lines if line["suite"] == "final"}
+        current.update({f: r for f, r in SUITE_DEFAULTS.items() if f in current})
 
         def final_cells(family: str, recipe: str | None) -> list[dict | None]:
             return [newest.get(("final", d, family, recipe, "cv10" if d in ("cr", "mpqa", "subj") else "test"))
@@ -191,11 +196,11 @@ def suite_report(lines: list[dict]) -> list[str]:
         for name, figures in SUITE_ANCHORS.items():
             out.append(f"| *{name}* | published | "
                        + " | ".join(f"*{figures[d]:.3f}*" if d in figures else "" for d in columns) + " |")
-        # a family's earlier winners stay visible, so a change of default shows what it bought
+        # a family's other finals (earlier defaults, candidates) stay visible: what a change bought
         earlier = sorted({(k[2], k[3]) for k in newest if k[0] == "final" and current.get(k[2]) != k[3]},
                          key=lambda fr: (SUITE_FAMILIES.index(fr[0]) if fr[0] in SUITE_FAMILIES else 99, fr[1]))
         for family, recipe in earlier:
-            out.append(f"| {family} (before) | {recipe} | "
+            out.append(f"| {family} (other) | {recipe} | "
                        + " | ".join(_suite_cell(c) for c in final_cells(family, recipe)) + " |")
         out.append("")
     select = {(k[1], k[2], k[3]): v for k, v in newest.items() if k[0] == "select"}
@@ -205,7 +210,8 @@ def suite_report(lines: list[dict]) -> list[str]:
                 "set (TREC's test is not used here); names: validation accuracy of one run on its fixed",
                 "split. Mean: over the five columns, when all five were measured. Wall s: the jobs' own,",
                 "but the rows first measured on 2026-12-02 (round 3: bigrams16-e20-ema, k234-f200-e10-ema,",
-                "the imdb-e10-* TREC probes) ran beside other jobs (load average 4-5 on 2 cores): 1.5-3x slower.", "",
+                "the imdb-e10-* TREC probes) ran beside other jobs (load average 4-5 on 2 cores): 1.5-3x slower,",
+                "and so did round 4's (issue 14: e20-p5*, *-lr1e-3, *-d05, *-h256-d05, *-rcnn*, gru imdb-e10).", "",
                 "| family | recipe | " + " | ".join(SUITE_DATASETS) + " | mean | wall s |",
                 "|---|---|" + "---|" * (len(SUITE_DATASETS) + 2)]
         recipes = sorted({(k[1], k[2]) for k in select},

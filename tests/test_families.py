@@ -22,6 +22,7 @@ VARIANTS = [
     ("gru", {"bidirectional": True, "pooling": "max"}),
     ("lstm", {"pooling": "mean"}),
     ("gru", {"bidirectional": True, "pooling": "last+max+mean"}),
+    ("lstm", {"bidirectional": True, "pooling": "max", "pool_embeddings": True}),
 ]
 
 
@@ -146,3 +147,23 @@ def test_concat_pooling_joins_each_summary_in_order():
     for bad in ("max+max", "max+median"):
         with pytest.raises(SeqlabError, match="join them with"):
             build_encoder(VOCAB, _cfg("gru", pooling=bad))
+
+
+def test_pool_embeddings_adds_the_max_of_the_token_vectors_to_the_summary():
+    """RCNN-style summary: the states' summary, then the max over real steps of the token
+    embeddings, so a single cue word's vector reaches the head without the RNN."""
+    torch.manual_seed(0)
+    rcnn = build_encoder(VOCAB, _cfg("lstm", bidirectional=True, pooling="max", pool_embeddings=True)).eval()
+    plain = build_encoder(VOCAB, _cfg("lstm", bidirectional=True, pooling="max")).eval()
+    plain.load_state_dict(rcnn.state_dict())  # same weights: pooling the embeddings adds none
+    assert rcnn.summary_dim == plain.summary_dim + 16
+    ids, lengths = _batch()
+    out = rcnn(ids, lengths)
+    states_part, embedding_part = out.summary.split([plain.summary_dim, 16], dim=-1)
+    torch.testing.assert_close(states_part, plain(ids, lengths).summary)
+    vectors = rcnn.embedding(ids).masked_fill(~out.mask[..., None], float("-inf"))
+    torch.testing.assert_close(embedding_part, vectors.max(dim=1).values)
+    # the embedding path matters: a token's vector raised past every other one shows up as is
+    with torch.no_grad():
+        rcnn.embedding.weight[ids[0, 0]] = 5.0
+    assert torch.all(rcnn(ids, lengths).summary[0, plain.summary_dim:] == 5.0)

@@ -67,6 +67,7 @@ def test_recurrent_document_has_every_layer_and_direction(tmp_path, bidirectiona
     ("gru", {"model.bidirectional": True, "model.pooling": "last+max+mean"}),  # backward reread per prefix
     ("lstm", {"model.bidirectional": True, "model.layers": 2, "model.pooling": "max"}),  # every prefix reread
     ("rnn", {"model.bidirectional": False, "model.layers": 2, "model.pooling": "last+mean"}),  # one reading
+    ("lstm", {"model.bidirectional": True, "model.pooling": "max", "model.pool_embeddings": True}),  # RCNN
     ("cnn", {}), ("bow", {})])
 def test_prefix_verdicts_equal_the_model_on_each_prefix_and_occlusion_drops(tmp_path, family, settings):
     bundle = _classifier(tmp_path, family, **settings)

@@ -45,6 +45,11 @@ class RecurrentSettings:
     bidirectional: bool = setting(False, "read both directions (rnn family)", search=one_of(False, True))
     pooling: str = setting("last", "rnn sequence summary: last, max, mean, or several joined with + (max+mean)",
                            check=lambda spec: parse_pooling(spec), search=one_of("last", "max", "mean", "max+mean"))
+    # RCNN (Lai et al. 2015) max-pools over [token embedding ; context states]: max over a
+    # concatenation is the concatenation of the maxes, so the embeddings' max joins the summary
+    pool_embeddings: bool = setting(False, "rnn summary: also max-pool the token embeddings beside the states "
+                                    "(RCNN, Lai et al. 2015), so single cue words reach the head directly",
+                                    search=one_of(False, True))
 
 
 def parse_pooling(spec: str) -> tuple[str, ...]:
@@ -103,7 +108,8 @@ class RecurrentEncoder(Encoder):
                 dropout=cfg.dropout if cfg.layers > 1 else 0.0,
             )
         self.state_dim = cfg.hidden_dim * (2 if self.bidirectional else 1)
-        self.summary_dim = self.state_dim * len(self.poolings)
+        self.pool_embeddings = cfg.pool_embeddings
+        self.summary_dim = self.state_dim * len(self.poolings) + (in_dim if self.pool_embeddings else 0)
         keras_init(self)
 
     def _run_bidirectional(self, x: torch.Tensor, lengths: torch.Tensor,
@@ -139,12 +145,16 @@ class RecurrentEncoder(Encoder):
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor, state=None, extra=None) -> Encoded:
         mask = length_mask(lengths, ids.size(1))  # (B, T)
-        x = self.dropout(embed(self.embedding, ids, extra))  # (B, T, E [+ X])
+        embedded = embed(self.embedding, ids, extra)  # (B, T, E [+ X])
+        x = self.dropout(embedded)
         if self.bidirectional:
             states, final = self._run_bidirectional(x, lengths), None
         else:
             states, final = self.rnn(x, state)  # (B, T, H)
-        summary = torch.cat([self._pool(kind, states, mask, lengths) for kind in self.poolings], dim=-1)
+        pooled = [self._pool(kind, states, mask, lengths) for kind in self.poolings]
+        if self.pool_embeddings:  # dropped out once, with the summary below
+            pooled.append(masked_max(embedded, mask))
+        summary = torch.cat(pooled, dim=-1)
         return Encoded(self.dropout(states), self.dropout(summary), mask, final)
 
     def prefix_summaries(self, ids: torch.Tensor, chunk: int = 12) -> torch.Tensor:
@@ -168,7 +178,10 @@ class RecurrentEncoder(Encoder):
             parts["last"].append(torch.stack([b[-1] for b in backward]))  # backward ends at position 0
             parts["max"].append(torch.stack([b.max(dim=0).values for b in backward]))
             parts["mean"].append(torch.stack([b.mean(dim=0) for b in backward]))
-        return torch.cat([torch.cat(parts[kind], dim=-1) for kind in self.poolings], dim=-1)
+        summaries = [torch.cat(parts[kind], dim=-1) for kind in self.poolings]
+        if self.pool_embeddings:
+            summaries.append(x[0].cummax(dim=0).values)
+        return torch.cat(summaries, dim=-1)
 
     def _pool(self, kind: str, states: torch.Tensor, mask: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         if kind == "max":

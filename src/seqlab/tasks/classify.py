@@ -59,8 +59,10 @@ class ClassifyTask(Task):
         "rnn": {"model.bidirectional": True, "model.pooling": "max", "model.dropout": 0.4,
                 "model.word_dropout": 1.0, "train.ema": 0.999, "train.lr": 0.003, "train.batch_size": 50,
                 "train.epochs": 10},
-        "cnn": {"model.word_dropout": 1.0, "train.ema": 0.999, "train.lr": 0.003, "train.batch_size": 50,
-                "train.epochs": 10},
+        # lr 1e-3 for up to 20 epochs, patience 5 (suite recipe e20-p5-ema-lr1e-3): better than
+        # lr 3e-3 / 10 epochs / patience 3 on every final cell (CR 0.797 vs 0.789, TREC 0.908 vs 0.900)
+        "cnn": {"model.word_dropout": 1.0, "train.ema": 0.999, "train.lr": 0.001, "train.batch_size": 50,
+                "train.epochs": 20, "train.patience": 5},
         "bow": {"model.word_dropout": 1.0, "train.ema": 0.999, "train.lr": 0.003, "train.epochs": 20,
                 "model.bigrams": True, "model.hash_buckets": 2**16},
         # NBSVM's features: uni+bigram presence (punctuation included) scaled by naive-Bayes
