@@ -270,7 +270,8 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
 # capitals and non-ASCII letters, and are read one character at a time).
 DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     "names": {"data.tokenizer": "char", "data.lowercase": False, "data.max_length": 32},
-    # IMDB's training reviews average 270 tokens but 17.7% run past 400: cutting them there cost
+    # IMDB's 22,500 training reviews (seqlab's word tokenizer, counted in session 8) average 270
+    # tokens but 17.7% run past 400: cutting them there cost
     # the default cnn and bow 1-1.5 points of test accuracy (0.876 / 0.884, BENCHMARKS.md). At
     # 1000 (the presets') 1.3% are cut and the mean kept length grows only from 231 to 268
     # tokens (+16% work: bucketed batches pad little)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import logging
 import os
 import signal
@@ -395,18 +396,14 @@ def fit(
     )
 
 
+@functools.cache  # registered once per process, however many fits it runs
 def _destroy_process_group_at_exit() -> None:
     """Lightning leaves the process group open after fit (a later fit reuses it). Left to the
     interpreter's own shutdown, gloo's worker threads can outlive it and abort the process
     ("terminate called without an active exception", SIGABRT), and Lightning then kills every
     rank, rank 0 too, while it is still writing the bundle (pytorch/pytorch#190489). So the
-    group is destroyed at exit, while the interpreter is whole; registered once per process."""
+    group is destroyed at exit, while the interpreter is whole."""
     import atexit
-
-    global _EXIT_HOOKED
-    if _EXIT_HOOKED:
-        return
-    _EXIT_HOOKED = True
 
     def destroy() -> None:
         import torch.distributed as dist
@@ -416,9 +413,6 @@ def _destroy_process_group_at_exit() -> None:
                 dist.destroy_process_group()
 
     atexit.register(destroy)
-
-
-_EXIT_HOOKED = False
 
 
 def ema_decay(decay: float, updates: torch.Tensor | int) -> torch.Tensor:
