@@ -64,6 +64,9 @@ def test_linear_cv_writes_table_and_no_bundle(tmp_path):
     report = cross_validate(cfg, 3, out, seed=0)
     assert report["k"] == 3 and report["examples"] == 60 and len(report["folds"]) == 3
     assert sum(row["heldout"] for row in report["folds"]) == 60
+    # one fit, nothing chosen on validation: each fold trains on all of its other parts
+    assert [(row["train"], row["validation"]) for row in report["folds"]] == [(40, 0)] * 3
+    assert "val_accuracy" not in report["mean"] and report["validation_fraction"] == 0.0
     assert report["mean"]["accuracy"] == 1.0 and report["std"]["accuracy"] == 0.0
     assert report["summary"]["accuracy"] == "1.0000 ± 0.0000"
     assert report["final"] is None
@@ -86,6 +89,7 @@ def test_neural_cv_with_official_test_kept_folds_and_final(tmp_path):
     report = cross_validate(cfg, 2, out, seed=0, final=True, keep_folds=True)
     assert report["examples"] == 40 and report["official_test"] == 10
     assert {"accuracy", "macro_f1", "val_accuracy", "test_accuracy", "epochs"} <= set(report["mean"])
+    assert all(row["validation"] > 0 and row["train"] + row["validation"] == 20 for row in report["folds"])
     assert (out / "fold-01" / "config.json").is_file() and (out / "fold-02" / "config.json").is_file()
     assert report["final"] == str(out / "final")
     bundle = seqlab.load(out / "final")

@@ -151,8 +151,9 @@ def _fit_estimator(cfg: RunConfig, task, estimator, splits: dict[str, list], out
         "family": cfg.model.family,
         "n_parameters": count_parameters(model),
         "train_seconds": round(seconds, 2),
-        "validation": task.evaluate(model, splits["validation"]),
     }
+    if splits.get("validation"):  # a cross-validation fold fits on all of its training part: none
+        metrics["validation"] = task.evaluate(model, splits["validation"])
     if splits.get("test"):
         metrics["test"] = task.evaluate(model, splits["test"], out)
     save_bundle(out, cfg, task, model, metrics)
