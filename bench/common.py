@@ -203,6 +203,20 @@ def suite_report(lines: list[dict]) -> list[str]:
             out.append(f"| {family} (other) | {recipe} | "
                        + " | ".join(_suite_cell(c) for c in final_cells(family, recipe)) + " |")
         out.append("")
+    seeds = sorted(((k[2], k[3]), v) for k, v in newest.items() if k[0] == "seeds")
+    if seeds:
+        out += ["### TREC's test over seeds", "",
+                "TREC's test has 500 questions, and one run's accuracy moves by a point or more with the",
+                "seed alone: `python bench/suite.py seeds FAMILY...` trains the fixed split once per seed",
+                "(0-4) and records the mean ± sample std; the final table's TREC cell is the seed-0 run.", "",
+                "| family | recipe | mean ± std | per seed | validation (mean) | mean epochs |",
+                "|---|---|---|---|---|---|"]
+        for (family, recipe), line in seeds:
+            m = line["metrics"]
+            out.append(f"| {family} | {recipe} | {_suite_cell(line)} | "
+                       + ", ".join(f"{a:.3f}" for a in m["seed_accuracy"])
+                       + f" | {m['val_accuracy']:.4f} | {m['epochs']:.1f} |")
+        out.append("")
     select = {(k[1], k[2], k[3]): v for k, v in newest.items() if k[0] == "select"}
     if select:
         out += ["### Recipe selection (cheap protocol)", "",
