@@ -97,9 +97,11 @@ RNN_RECIPES = {
     "imdb-e20-p5-lr1e-3": {**_IMDB, **_PATIENT, "train.lr": 1e-3},
     "imdb-e20-p5-d05": {**_IMDB, **_PATIENT, "model.dropout": 0.5},  # d05 was round 3's best probe
     "imdb-e10-h256-d05": {**_IMDB, **_LONG, "model.hidden_dim": 256, "model.dropout": 0.5},
-    # session 9: TREC's test over seeds 0-2 (scratch probes, then `seeds`): lr 1e-3 for up to 20
-    # epochs (patience 5) alone 0.881, with word dropout 0.25 0.893, vs imdb-e10's 0.881 on the same seeds
+    # session 9 (round 6): trained like the cnn default, lr 1e-3 for up to 20 epochs (patience 5), with
+    # round 3's lighter word dropout. TREC's test over seeds 0-4 (`seeds`): 0.891 ± 0.010, lr 1e-3
+    # alone 0.880, imdb-e10 0.885; cheap-protocol means within 0.003 of imdb-e10's (BENCHMARKS.md)
     "imdb-e20-p5-lr1e-3-wd025": {**_IMDB, **_PATIENT, "train.lr": 1e-3, "model.word_dropout": 0.25},
+    "imdb-e10-layers2": {**_IMDB, **_LONG, "model.layers": 2},  # never probed before session 9
     # RCNN-style summary (Lai et al. 2015): max over [token embedding ; BiRNN states], so a
     # single cue word ("who", "how many") reaches the classifier as directly as in a CNN
     "imdb-e10-rcnn": {**_IMDB, **_LONG, "model.pool_embeddings": True},
@@ -245,7 +247,9 @@ SEED_RUNS = 5
 # 25 epochs with no early stopping. kim-ema-wd was cut for that reason (not measured).
 SEEDS = [("cnn", "e20-p5-ema-lr1e-3"), ("lstm", "imdb-e10"), ("cnn", "kim-ema"),
          ("cnn", "e20-p5-ema-lr1e-3-case"), ("gru", "imdb-e10"), ("bow", "bigrams16-e20-ema"),
-         ("lstm", "imdb-e20-p5-lr1e-3-wd025"), ("lstm", "imdb-e20-p5-lr1e-3")]
+         ("lstm", "imdb-e20-p5-lr1e-3-wd025"), ("lstm", "imdb-e20-p5-lr1e-3"),
+         # the recurrent TREC gap: depth, the weight average's part, round 4's cheap-protocol winner
+         ("lstm", "imdb-e10-layers2"), ("lstm", "imdb-e10-no-ema"), ("lstm", "imdb-e10-h256-d05")]
 # Round 6 (session 9): the recurrent recipe trained like the cnn default (lr 1e-3, 20 epochs,
 # patience 5), with and without round 3's lighter word dropout (0.25), on the whole suite.
 ROUND6 = [("lstm", "imdb-e20-p5-lr1e-3-wd025"), ("lstm", "imdb-e10-wd025"), ("lstm", "imdb-e20-p5-lr1e-3")]

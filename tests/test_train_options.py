@@ -95,6 +95,18 @@ def test_classify_recipe_per_family_applies_only_to_classify_and_yields_to_the_u
     assert "classify recipe for gru" in text and "bidirectional" not in text and "ema=0.999" in text
 
 
+def test_classifiers_keep_long_documents_to_1000_tokens_unless_told():
+    from seqlab.config import build_config, recipe_summary
+
+    for family in ("bow", "cnn", "lstm"):
+        assert build_config(task="classify", data="x.csv", family=family).data.max_length == 1000
+    assert build_config(task="tag", data="x.conllu", family="lstm").data.max_length == 400  # not a classifier
+    assert build_config(task="classify", data="names", family="cnn").data.max_length == 32  # the dataset's own
+    mine = build_config(task="classify", data="x.csv", family="cnn", settings={"max_length": 200})
+    assert mine.data.max_length == 200
+    assert "classify defaults: max_length=1000" in recipe_summary("classify", "x.csv", "cnn", set())
+
+
 def test_train_says_which_recipe_it_used(data, tmp_path, capsys):
     csv, _ = data
     code, stdout, _ = run_cli(capsys, "train", "--data", str(csv), "--family", "bow", "--epochs", "1",
