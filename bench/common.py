@@ -217,6 +217,20 @@ def suite_report(lines: list[dict]) -> list[str]:
                        + ", ".join(f"{a:.3f}" for a in m["seed_accuracy"])
                        + f" | {m['val_accuracy']:.4f} | {m['epochs']:.1f} |")
         out.append("")
+    heldout = sorted(((k[1], SUITE_FAMILIES.index(k[2]) if k[2] in SUITE_FAMILIES else 99), v)
+                     for k, v in newest.items() if k[0] == "heldout")
+    if heldout:
+        out += ["### A task no recipe was chosen on", "",
+                "Each family's default recipe on TREC's 50 fine question types (`--label-column fine`;",
+                "`python bench/suite.py heldout`), which no selection looked at: the fixed split's test",
+                "accuracy, mean ± sample std over seeds 0-2 for the neural families (one fit for linear).", "",
+                "| task | family | recipe | test accuracy | per seed | macro F1 |", "|---|---|---|---|---|---|"]
+        for (task, _), line in heldout:
+            m = line["metrics"]
+            seeds = ", ".join(f"{a:.3f}" for a in m.get("seed_accuracy", []))
+            f1 = f"{m['macro_f1']:.4f}" if m.get("macro_f1") is not None else ""
+            out.append(f"| {task} | {line['family']} | {line['recipe']} | {_suite_cell(line)} | {seeds} | {f1} |")
+        out.append("")
     select = {(k[1], k[2], k[3]): v for k, v in newest.items() if k[0] == "select"}
     if select:
         out += ["### Recipe selection (cheap protocol)", "",

@@ -40,7 +40,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RESULTS, SHARED_DATA, record, run_child_job, write_report  # noqa: E402
+from common import RESULTS, SHARED_DATA, SUITE_DEFAULTS, record, run_child_job, write_report  # noqa: E402
 
 SUITE = ("cr", "mpqa", "subj", "trec")
 DATASETS = (*SUITE, "names")
@@ -253,6 +253,10 @@ SEEDS = [("cnn", "e20-p5-ema-lr1e-3"), ("lstm", "imdb-e10"), ("cnn", "kim-ema"),
 # Round 6 (session 9): the recurrent recipe trained like the cnn default (lr 1e-3, 20 epochs,
 # patience 5), with and without round 3's lighter word dropout (0.25), on the whole suite.
 ROUND6 = [("lstm", "imdb-e20-p5-lr1e-3-wd025"), ("lstm", "imdb-e10-wd025"), ("lstm", "imdb-e20-p5-lr1e-3")]
+# A task no recipe was selected on, for how the defaults do on data they never saw: TREC's 50
+# fine question types (`python bench/suite.py heldout`). Each family's default recipe
+# (common.SUITE_DEFAULTS), over seeds 0-2 for the neural ones (the linear fit has no seed).
+HELDOUT_TASKS = {"trec-fine": ("trec", {"data.label_column": "fine"})}
 # Not run for lack of time (candidates for the next study):
 LATER = [("gru", "default"), ("gru", "imdb-e10"), ("lstm", "imdb-e20"), ("gru", "imdb-e20"),
          ("cnn", "e20-ema"), ("bow", "bigrams16-e10-ema"), ("cnn", "k12345-e10-ema")]  # k12345: TREC only
@@ -288,6 +292,8 @@ def run_job(dataset: str, family: str, recipe: str, protocol: str, result_path: 
     logging.getLogger("lightning").setLevel(logging.ERROR)
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     settings = settings_for(family, recipe)
+    dataset, task_settings = HELDOUT_TASKS.get(dataset, (dataset, {}))
+    settings.update(task_settings)
     out = Path(tempfile.mkdtemp(prefix=f"seqlab-suite-{dataset}-{family}-"))
     if protocol.startswith("cv"):
         from seqlab.config import build_config
@@ -308,6 +314,7 @@ def run_job(dataset: str, family: str, recipe: str, protocol: str, result_path: 
         accuracy = [r["accuracy"] for r in runs]
         metrics = {"accuracy": statistics.mean(accuracy), "accuracy_std": statistics.stdev(accuracy),
                    "seed_accuracy": [round(a, 4) for a in accuracy],
+                   "macro_f1": statistics.mean(r["macro_f1"] for r in runs),
                    "val_accuracy": statistics.mean(r["val_accuracy"] for r in runs),
                    "epochs": statistics.mean(r["epochs"] for r in runs), "seeds": len(runs)}
     else:
@@ -385,14 +392,16 @@ def run_plan(stage: str, families: list[str], src: str | None, *, only_datasets:
     """only_datasets / only_recipes: a part of the plan (e.g. TREC first, where a question is
     cheapest to answer); what is left runs on a later call (recorded jobs are skipped, unless
     `rerun`: after a change outside the recipe, e.g. a dataset's defaults; the newest line wins)."""
-    # IMDB runs join the final table; "seeds" is its own table (TREC's test over seeds)
-    suite = {"seeds": "seeds", "imdb": "final", "final": "final"}.get(stage, "select")
+    # IMDB runs join the final table; "seeds" (TREC's test over seeds) and "heldout" have their own
+    suite = {"seeds": "seeds", "heldout": "heldout", "imdb": "final", "final": "final"}.get(stage, "select")
     done = {} if rerun else recorded(suite)
     selected = recorded("select")
-    datasets = {"imdb": ("imdb",), "seeds": ("trec",)}.get(stage, DATASETS)
+    datasets = {"imdb": ("imdb",), "seeds": ("trec",), "heldout": tuple(HELDOUT_TASKS)}.get(stage, DATASETS)
     if only_datasets:
-        datasets = tuple(d for d in (*DATASETS, "imdb") if d in only_datasets)
-    if suite in ("select", "seeds"):
+        datasets = tuple(d for d in datasets if d in only_datasets)
+    if stage == "heldout":
+        jobs = [(f, SUITE_DEFAULTS[f]) for f in families if f in SUITE_DEFAULTS]
+    elif suite in ("select", "seeds"):
         plan = {"select": SELECT, "ablate": ABLATE, "probe": PROBE, "round4": ROUND4, "round5": ROUND5,
                 "round6": ROUND6, "seeds": SEEDS}[stage]
         jobs = [(f, r) for f, r in plan if f in families]
@@ -409,7 +418,10 @@ def run_plan(stage: str, families: list[str], src: str | None, *, only_datasets:
         jobs = [(f, r) for f, r in jobs if r in only_recipes]
     for family, recipe in jobs:
         for dataset in datasets:
-            protocol = f"seeds{SEED_RUNS}" if suite == "seeds" else protocol_for(dataset, suite)
+            if suite == "heldout":
+                protocol = "test" if family == "linear" else "seeds3"
+            else:
+                protocol = f"seeds{SEED_RUNS}" if suite == "seeds" else protocol_for(dataset, suite)
             key = (dataset, family, recipe, protocol)
             if key in done:
                 continue
@@ -428,7 +440,8 @@ def run_plan(stage: str, families: list[str], src: str | None, *, only_datasets:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=("select", "final", "ablate", "probe", "round4", "round5", "round6", "seeds", "imdb",
+    parser.add_argument("what", choices=("select", "final", "ablate", "probe", "round4", "round5", "round6", "seeds", "heldout",
+                                         "imdb",
                                          "job", "report"))
     parser.add_argument("args", nargs="*", help="job: DATASET FAMILY RECIPE PROTOCOL; plans: families")
     parser.add_argument("--result", help="job: where to write its metrics")
