@@ -203,29 +203,32 @@ def suite_report(lines: list[dict]) -> list[str]:
             out.append(f"| {family} (other) | {recipe} | "
                        + " | ".join(_suite_cell(c) for c in final_cells(family, recipe)) + " |")
         out.append("")
-    seeds = sorted(((k[2], k[3]), v) for k, v in newest.items() if k[0] == "seeds")
+    seeds = sorted((((k[2], k[3], k[4]), v) for k, v in newest.items() if k[0] == "seeds"), key=lambda kv: kv[0])
     if seeds:
         out += ["### TREC's test over seeds", "",
                 "TREC's test has 500 questions, and one run's accuracy moves by a point or more with the",
                 "seed alone: `python bench/suite.py seeds FAMILY...` trains the fixed split once per seed",
-                "(0-4) and records the mean ± sample std; the final table's TREC cell is the seed-0 run.", "",
+                "(0 to N-1: the seed draws the initial weights, the batches and the validation carve) and",
+                "records the mean ± sample std; the final table's TREC cell is the seed-0 run.", "",
                 "| family | recipe | mean ± std | per seed | validation (mean) | mean epochs |",
                 "|---|---|---|---|---|---|"]
-        for (family, recipe), line in seeds:
+        for (family, recipe, _), line in seeds:
             m = line["metrics"]
             out.append(f"| {family} | {recipe} | {_suite_cell(line)} | "
                        + ", ".join(f"{a:.3f}" for a in m["seed_accuracy"])
                        + f" | {m['val_accuracy']:.4f} | {m['epochs']:.1f} |")
         out.append("")
-    heldout = sorted(((k[1], SUITE_FAMILIES.index(k[2]) if k[2] in SUITE_FAMILIES else 99), v)
-                     for k, v in newest.items() if k[0] == "heldout")
+    # only each family's current default (older recipes' lines stay in results.jsonl)
+    heldout = sorted((((k[1], SUITE_FAMILIES.index(k[2]) if k[2] in SUITE_FAMILIES else 99, k[2]), v)
+                      for k, v in newest.items() if k[0] == "heldout" and SUITE_DEFAULTS.get(k[2]) == k[3]),
+                     key=lambda kv: kv[0])
     if heldout:
         out += ["### A task no recipe was chosen on", "",
                 "Each family's default recipe on TREC's 50 fine question types (`--label-column fine`;",
                 "`python bench/suite.py heldout`), which no selection looked at: the fixed split's test",
                 "accuracy, mean ± sample std over seeds 0-2 for the neural families (one fit for linear).", "",
                 "| task | family | recipe | test accuracy | per seed | macro F1 |", "|---|---|---|---|---|---|"]
-        for (task, _), line in heldout:
+        for (task, _, _), line in heldout:
             m = line["metrics"]
             seeds = ", ".join(f"{a:.3f}" for a in m.get("seed_accuracy", []))
             f1 = f"{m['macro_f1']:.4f}" if m.get("macro_f1") is not None else ""

@@ -356,8 +356,9 @@ def measure(dataset: str, family: str, recipe: str, protocol: str, stage: str, s
     argv = [sys.executable, str(Path(__file__).resolve()), "job", dataset, family, recipe, protocol]
     wall, rss, metrics = run_child_job(argv, src)
     command = "OMP_NUM_THREADS=1 python bench/suite.py job " + shlex.join([dataset, family, recipe, protocol])
+    settings = {**RECIPES[family][recipe], **HELDOUT_TASKS.get(dataset, (dataset, {}))[1]}
     return record("classify", dataset, family, protocol, metrics, wall_s=wall, peak_rss_mb=rss,
-                  command=command, suite=stage, recipe=recipe, settings=RECIPES[family][recipe])
+                  command=command, suite=stage, recipe=recipe, settings=settings)
 
 
 def selection_scores() -> dict[str, dict[str, dict[str, float]]]:

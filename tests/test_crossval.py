@@ -79,6 +79,15 @@ def test_linear_cv_writes_table_and_no_bundle(tmp_path):
     assert [{k: v for k, v in row.items() if k != "seconds"} for row in again] == drop_time
 
 
+def test_linear_cv_final_bundle_is_fit_on_all_the_data_like_its_folds(tmp_path):
+    data = write_csv(tmp_path / "d.csv", 60)
+    cfg = build_config(task="classify", data=str(data), family="linear")
+    report = cross_validate(cfg, 3, tmp_path / "cv", seed=0, final=True)
+    bundle = seqlab.load(report["final"])
+    assert "validation" not in bundle.metrics  # nothing carved: all 60 examples fit it
+    assert bundle.predict(["the item was great really"])[0]["label"] in {"pos", "neg"}
+
+
 def test_neural_cv_with_official_test_kept_folds_and_final(tmp_path):
     train = write_csv(tmp_path / "train.csv", 40)
     test = write_csv(tmp_path / "test.csv", 10, offset=100)

@@ -83,7 +83,7 @@ def compare(
             continue
         bundle = train_config(cfg, out / name, splits=splits, overwrite=overwrite)
         metrics = bundle.metrics
-        test = metrics.get("test") or metrics["validation"]
+        test = metrics.get("test") or metrics.get("validation") or {}
         headline = bundle.task.headline_metrics
         result = {
             **{k: test.get(k) for k in headline},

@@ -217,8 +217,9 @@ def cross_validate(
         "config": cfg.to_dict(),
         "final": None,
     }
-    if final:
-        train, validation = carve_validation(pooled, cfg.data.validation_fraction, seed=seed)
+    if final:  # what the folds measured, on all the data (an estimator's: no carve, as in its folds)
+        train, validation = (pooled, []) if estimator else carve_validation(
+            pooled, cfg.data.validation_fraction, seed=seed)
         final_splits = {"train": train, "validation": validation}
         if official_test:
             final_splits["test"] = official_test

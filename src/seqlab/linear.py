@@ -27,8 +27,8 @@ Classifiers (`LinearConfig.classifier`): "logistic" (above), or "mnb", the multi
 Bayes of Wang & Manning's MNB: binarized n-gram presence (whatever `features` says; `nb` does
 not apply), class log-probabilities smoothed by `alpha` pseudo-counts, the class prior as
 intercept; no optimization at all. On short sentences it beats the logistic default (10-fold
-CV, uni+bigram presence with punctuation: SUBJ 0.935 vs 0.921, CR 0.814 vs 0.808, MPQA 0.849
-vs 0.844) but not on question types (TREC test 0.854 vs 0.890) nor on long reviews (IMDB test
+CV, uni+bigram presence with punctuation: SUBJ 0.937 vs 0.926, CR 0.8176 vs 0.812, MPQA 0.852
+vs 0.847) but not on question types (TREC test 0.854 vs 0.890) nor on long reviews (IMDB test
 0.862 vs 0.913), hence not the default (BENCHMARKS.md, mnb-bi-punct vs nb-binary-bi-punct).
 
 Solver: liblinear for two classes (the fastest on IMDB uni+bigrams, 25k docs x 1.5M

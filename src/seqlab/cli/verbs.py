@@ -48,11 +48,11 @@ def cmd_train(args) -> None:
         return
     metrics = bundle.metrics
     split = "test" if "test" in metrics else "validation"
-    summary = {k: metrics[split].get(k) for k in bundle.task.headline_metrics
-               if isinstance(metrics[split].get(k), float)}
+    scores = metrics.get(split) or {}  # an estimator fit on all its data has neither
+    summary = {k: scores.get(k) for k in bundle.task.headline_metrics if isinstance(scores.get(k), float)}
     text = f"wrote {args.out}  ({split}: " + ", ".join(f"{k} {v:.4f}" for k, v in summary.items()) + ")"
     recipe = _recipe(args, settings)
-    _print(args, {"bundle": args.out, "split": split, "metrics": metrics[split], "recipe": recipe},
+    _print(args, {"bundle": args.out, "split": split, "metrics": scores, "recipe": recipe},
            f"{text}\nrecipe: {recipe}")
 
 
