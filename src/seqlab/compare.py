@@ -138,6 +138,8 @@ def _write_cv_report(data: str, k: int, rows: list[dict], results: dict, out: Pa
     atomic_write_json(out / "compare.json", report)
     atomic_write_text(out / "compare.md", f"# seqlab compare on {data} ({k}-fold cross-validation, the same folds "
                       f"for every model; no bundles: train without --cv for one)\n\n```\n{table}\n```\n\n"
+                      "The neural models hold out part of each fold's training part (--validation-fraction) to stop early; "
+                      "the linear model chooses nothing on validation and is fit on all of it.\n\n"
                       "![comparison](compare.png)\n")
     plot_comparison(rows, out / "compare.png", metric="accuracy", label=f"accuracy, {k}-fold mean")
     return report
