@@ -177,6 +177,14 @@ def cross_validate(
         splits = make_task(cfg).load_splits()
     pooled, official_test = pool_examples(splits)
     estimator = not family_of(cfg.model.family).neural
+
+    def split_off_validation(examples: list[dict]) -> tuple[list[dict], list[dict]]:
+        """(train, validation): an estimator fits in one call and chooses nothing on validation,
+        so it gets every example; a neural model stops early on a carved part."""
+        if estimator:
+            return examples, []
+        return carve_validation(examples, cfg.data.validation_fraction, seed=seed)
+
     folds = make_folds(pooled, k, seed)
     out.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -184,10 +192,7 @@ def cross_validate(
         start = time.perf_counter()
         train_part = [pooled[j] for j in train_idx]
         heldout = [pooled[j] for j in held_idx]
-        if estimator:  # fit in one call, nothing chosen on validation: a carve would only shrink its data
-            fold_train, fold_val = train_part, []
-        else:
-            fold_train, fold_val = carve_validation(train_part, cfg.data.validation_fraction, seed=seed)
+        fold_train, fold_val = split_off_validation(train_part)
         fold_dir = out / f"fold-{i:02d}"
         log.info("fold %d/%d: %d train, %d validation, %d held out", i, k, len(fold_train), len(fold_val), len(heldout))
         bundle = train_config(cfg, fold_dir, splits={"train": fold_train, "validation": fold_val, "test": heldout},
@@ -217,9 +222,8 @@ def cross_validate(
         "config": cfg.to_dict(),
         "final": None,
     }
-    if final:  # what the folds measured, on all the data (an estimator's: no carve, as in its folds)
-        train, validation = (pooled, []) if estimator else carve_validation(
-            pooled, cfg.data.validation_fraction, seed=seed)
+    if final:  # what the folds measured, on all the data
+        train, validation = split_off_validation(pooled)
         final_splits = {"train": train, "validation": validation}
         if official_test:
             final_splits["test"] = official_test
