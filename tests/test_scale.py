@@ -193,3 +193,12 @@ def test_early_stopping_stops_every_rank_at_the_same_epoch(tmp_path):
     left training alone would hang the other in DDP, so finishing at all is the proof."""
     _ddp(*CLASSIFY, "--lr", "1e-12", "--patience", "1", "--epochs", "5", "--out", str(tmp_path / "m"))
     assert epochs_run(tmp_path / "m") == 2
+
+
+def test_two_processes_refit_together(tmp_path):
+    """--refit on 2 ranks (the demo's 290 training + 290 validation examples): rank 0 reads the chosen epoch count from best.ckpt and every rank
+    trains the refit for it (a rank that trained a different count would hang the other)."""
+    out = tmp_path / "m"
+    _ddp(*CLASSIFY, "--epochs", "2", "--refit", "--out", str(out))
+    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["refit"]["examples"] == 580 and metrics["epochs"] == metrics["refit"]["epochs"] >= 1

@@ -102,15 +102,7 @@ def _train_claimed(cfg: RunConfig, out: Path, resume: str | None, splits: dict[s
         raise SeqlabError("the training split is empty")
     if not family.neural:
         return _fit_estimator(cfg, task, family.implementation, splits, out)
-    task.fit_vocab(splits["train"])
-    items = {name: task.encode(examples) for name, examples in splits.items()}
-    torch.manual_seed(cfg.train.seed)  # initial weights depend on the seed alone
-    model = task.build_model()
-    found = None
-    if cfg.model.embeddings:
-        found = task.load_pretrained_vectors(model)
-        print(f"seqlab: pretrained vectors: {100 * found:.1f}% of the {task.tokenizer.vocab_size}-token "
-              f"vocabulary found in {cfg.model.embeddings}", file=sys.stderr, flush=True)
+    model, items, found = _fresh_model(cfg, task, splits)
 
     from seqlab.training import fit  # Lightning is imported only when training
 
@@ -118,9 +110,16 @@ def _train_claimed(cfg: RunConfig, out: Path, resume: str | None, splits: dict[s
                  epoch_hooks=epoch_hooks)
     import torch.distributed as dist
 
-    if dist.is_available() and dist.is_initialized() and dist.get_rank() != 0:
-        return None
+    lead = not (dist.is_available() and dist.is_initialized() and dist.get_rank() != 0)
     model.eval()
+    validation = task.evaluate(model, splits["validation"]) if lead else None
+    selection, refit = result, None
+    if cfg.train.refit and _refittable(splits):  # on every rank: a distributed refit trains together
+        refit = {"epochs": result.best_epochs, "examples": len(splits["train"]) + len(splits["validation"])}
+        model, result = _refit(cfg, task, splits, result.best_epochs, out)
+        model.eval()
+    if not lead:
+        return None
     metrics: dict[str, Any] = {
         "task": cfg.task,
         "family": cfg.model.family,
@@ -129,17 +128,60 @@ def _train_claimed(cfg: RunConfig, out: Path, resume: str | None, splits: dict[s
         "train_seconds": round(result.train_seconds, 2),
         "seconds_per_epoch": round(result.seconds_per_epoch, 2),
         "train_tokens_per_s": round(result.tokens_per_s, 1),
-        "validation": task.evaluate(model, splits["validation"]),
+        "validation": validation,
     }
+    if refit:
+        metrics["refit"] = refit
     if found is not None:
         metrics["pretrained_vectors_found"] = round(found, 4)
     if splits.get("test"):
         metrics["test"] = task.evaluate(model, splits["test"], out)
     from seqlab.report import plot_training_curves
 
-    plot_training_curves(result.log_dir / "metrics.csv", out / "training_curves.png")
+    # the selection run's curves: a refit has no validation to draw
+    plot_training_curves(selection.log_dir / "metrics.csv", out / "training_curves.png")
     save_bundle(out, cfg, task, model, metrics)
     return load_bundle(out)
+
+
+def _fresh_model(cfg: RunConfig, task, splits: dict[str, list]) -> tuple[torch.nn.Module, dict, float | None]:
+    """The vocabulary fit on splits["train"], every split encoded, and a new model (its initial
+    weights depend on the seed alone); with --embeddings, the share of the vocabulary found."""
+    task.fit_vocab(splits["train"])
+    items = {name: task.encode(examples) for name, examples in splits.items()}
+    torch.manual_seed(cfg.train.seed)
+    model = task.build_model()
+    found = None
+    if cfg.model.embeddings:
+        found = task.load_pretrained_vectors(model)
+        print(f"seqlab: pretrained vectors: {100 * found:.1f}% of the {task.tokenizer.vocab_size}-token "
+              f"vocabulary found in {cfg.model.embeddings}", file=sys.stderr, flush=True)
+    return model, items, found
+
+
+def _refittable(splits: dict[str, list]) -> bool:
+    """A refit needs held-out examples to add, in memory: a data file streamed from disk
+    (data/ondisk) is large enough that 10% more of it is not worth a second training run."""
+    train, validation = splits["train"], splits.get("validation")
+    if not isinstance(train, list) or not isinstance(validation, list):
+        print("seqlab: --refit skipped: the data are streamed from disk", file=sys.stderr, flush=True)
+        return False
+    return bool(validation)
+
+
+def _refit(cfg: RunConfig, task, splits: dict[str, list], epochs: int, out: Path):
+    """--refit: the same recipe again, from a new vocabulary and the seed's initial weights, on
+    training + validation data for the epoch count validation chose, with nothing held out to
+    stop it early. Its log and checkpoints go to out/refit."""
+    from dataclasses import replace
+
+    from seqlab.training import fit
+
+    print(f"seqlab: refit on training + validation data for {epochs} epoch(s)", file=sys.stderr, flush=True)
+    whole = {"train": [*splits["train"], *splits["validation"]]}
+    model, items, _ = _fresh_model(cfg, task, whole)
+    train_cfg = replace(cfg.train, epochs=epochs, patience=0, max_minutes=None)
+    return model, fit(task, model, items["train"], None, train_cfg, out / "refit")
 
 
 def _fit_estimator(cfg: RunConfig, task, estimator, splits: dict[str, list], out: Path) -> Bundle:

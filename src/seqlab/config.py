@@ -152,6 +152,11 @@ class TrainConfig:
     grad_clip: float = setting(1.0, "gradient norm clipping (0 = off)", min=0)
     label_smoothing: float = setting(0.0, "translate: label smoothing of the training loss", min=0, below=1)
     patience: int = setting(3, "early stopping patience in epochs (0 = off)", min=0)
+    # Validation only picks the epoch count; the examples it held out are worth more as training
+    # data afterwards (10% more data on small sets). Twice the training time.
+    refit: bool = setting(False, "after validation picks the best epoch count, train again on training + "
+                          "validation data for that many epochs and keep that model (its reported "
+                          "validation score stays the first run's)")
     seed: int = setting(0, "random seed (same seed, same machine: same metrics)", min=0)
     accelerator: str = setting("auto", "Lightning accelerator: auto, cpu, gpu", choices=ACCELERATORS)
     devices: str = setting("auto", "Lightning devices, e.g. 2 or auto")

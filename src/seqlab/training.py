@@ -166,6 +166,7 @@ class Throughput(Callback):
 class FitResult:
     best_checkpoint: str | None
     epochs_run: int
+    best_epochs: int  # epochs trained when the kept weights were saved (the last, without validation)
     train_seconds: float
     tokens_per_s: float
     seconds_per_epoch: float
@@ -283,13 +284,14 @@ class _CSVLogger(CSVLogger):
         return self._experiment
 
 
-def _training_callbacks(task: Task, cfg: TrainConfig) -> list[Callback]:
-    """The weight average and early stopping, when the settings ask for them."""
+def _training_callbacks(task: Task, cfg: TrainConfig, validated: bool) -> list[Callback]:
+    """The weight average and early stopping, when the settings ask for them (early stopping
+    only when there is a validation split to watch)."""
     monitor, mode = task.monitor
     callbacks: list[Callback] = []
     if cfg.ema:
         callbacks.append(ema_callback(cfg.ema))
-    if cfg.patience and cfg.patience > 0:
+    if validated and cfg.patience and cfg.patience > 0:
         callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=cfg.patience))
     return callbacks
 
@@ -335,14 +337,15 @@ def fit(
     task: Task,
     model: nn.Module,
     train_items: list[dict],
-    val_items: list[dict],
+    val_items: list[dict] | None,
     cfg: TrainConfig,
     out_dir: Path,
     *,
     resume: str | None = None,
     epoch_hooks: Sequence[EpochHook] = (),
 ) -> FitResult:
-    """Train with Lightning; afterwards `model` holds the best validation weights.
+    """Train with Lightning; afterwards `model` holds the best validation weights (without
+    `val_items`: the weights after the last of cfg.epochs, as a refit on all the data wants).
     `epoch_hooks` are called after each epoch's validation (EpochHook)."""
     _quiet_lightning()
     L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -352,9 +355,12 @@ def fit(
     module = SeqlabModule(task, model, cfg, identity)
     ckpt_path = _resume_path(resume, ckpt_dir)
     resumed_step = _check_resume(ckpt_path, identity, module) if ckpt_path else None
-    checkpoint, throughput = _checkpoint(task, ckpt_dir), Throughput()
+    checkpoint = _checkpoint(task, ckpt_dir) if val_items is not None else None
+    throughput = Throughput()
     logger = _CSVLogger(str(out_dir), name="logs", version="", keep_below_step=resumed_step)
-    callbacks = [checkpoint, *_last_checkpoints(cfg, ckpt_dir), throughput, *_training_callbacks(task, cfg)]
+    callbacks = [*_last_checkpoints(cfg, ckpt_dir), throughput, *_training_callbacks(task, cfg, checkpoint is not None)]
+    if checkpoint is not None:
+        callbacks.insert(0, checkpoint)
     if epoch_hooks:
         callbacks.append(_EpochHooks(epoch_hooks))
     trainer = _trainer(cfg, [*callbacks, *_progress(cfg)], logger)
@@ -365,7 +371,7 @@ def fit(
         trainer.fit(
             module,
             train_dataloaders=task.loader(train_items, shuffle=True),
-            val_dataloaders=task.loader(val_items, shuffle=False),
+            val_dataloaders=task.loader(val_items, shuffle=False) if val_items is not None else None,
             ckpt_path=ckpt_path,
         )
     except MisconfigurationException as exc:  # e.g. resuming past --epochs
@@ -376,19 +382,23 @@ def fit(
             raise KeyboardInterrupt from None
         raise
     train_seconds = time.perf_counter() - start
-    best = checkpoint.best_model_path or None
+    best = (checkpoint.best_model_path or None) if checkpoint is not None else None
+    best_epochs = trainer.current_epoch
     if best and trainer.is_global_zero:
-        state = torch.load(best, map_location="cpu", weights_only=True)["state_dict"]
-        module.load_state_dict(state)
+        saved = torch.load(best, map_location="cpu", weights_only=True)
+        module.load_state_dict(saved["state_dict"])
+        best_epochs = saved["epoch"] + 1  # Lightning stores the 0-based epoch it was saved in
     epochs = throughput.epoch_seconds
     tokens_per_s = throughput.tokens_per_s
     if trainer.world_size > 1:  # every rank's tokens over this rank's time: the run's throughput
         _destroy_process_group_at_exit()
+        best_epochs = trainer.strategy.broadcast(best_epochs, src=0)  # rank 0 read it from best.ckpt
         rate = torch.tensor(tokens_per_s, dtype=torch.float64, device=trainer.strategy.root_device)
         tokens_per_s = float(trainer.strategy.reduce(rate, reduce_op="sum"))
     return FitResult(
         best_checkpoint=best,
         epochs_run=trainer.current_epoch,
+        best_epochs=best_epochs,
         train_seconds=train_seconds,
         tokens_per_s=tokens_per_s,
         seconds_per_epoch=sum(epochs) / len(epochs) if epochs else 0.0,
