@@ -106,6 +106,32 @@ def test_nb_ratio_is_the_log_count_ratio():
     assert r[vocab["film"]] == pytest.approx(0.0, abs=1e-6)
 
 
+@pytest.mark.parametrize("labels", [("pos", "neg"), ("pos", "neg", "meh")])
+def test_nbsvm_interpolation_mixes_naive_bayes_into_each_weight(labels):
+    """beta: w' = (1 - beta) * mean|w| + beta * w and b' = beta * b, per one-vs-rest row, from the
+    very fit that beta = 1 keeps as it is (the fit itself does not depend on beta)."""
+    texts, ys = _reviews(90, seed=4, labels=labels)
+    plain = LinearClassifier(features="binary", nb=True, ngram_max=2, beta=1.0).fit(texts, ys)
+    mixed = LinearClassifier(features="binary", nb=True, ngram_max=2, beta=0.25).fit(texts, ys)
+    w, b = plain.coef_.astype(np.float64), plain.intercept_.astype(np.float64)
+    want = 0.75 * np.abs(w).mean(axis=1, keepdims=True) + 0.25 * w
+    np.testing.assert_allclose(mixed.coef_, want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(mixed.intercept_, 0.25 * b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(mixed.nb_ratio_, plain.nb_ratio_)
+
+
+def test_interpolation_defaults_to_words_only():
+    """Unset beta: Wang & Manning's 0.25 over word n-grams; character n-grams (names) keep the
+    plain fit, where naive Bayes is weak; a classifier without nb scaling has nothing to mix."""
+    texts, ys = _reviews(90, seed=5)
+    for analyzer, beta in (("word", 0.25), ("char", 1.0)):
+        auto = LinearClassifier(features="binary", nb=True, analyzer=analyzer).fit(texts, ys)
+        pinned = LinearClassifier(features="binary", nb=True, analyzer=analyzer, beta=beta).fit(texts, ys)
+        np.testing.assert_array_equal(auto.coef_, pinned.coef_)
+    plain = LinearClassifier(features="tfidf", beta=1.0).fit(texts, ys)
+    np.testing.assert_array_equal(LinearClassifier(features="tfidf", beta=0.25).fit(texts, ys).coef_, plain.coef_)
+
+
 def test_punctuation_marks_are_features_unless_turned_off():
     texts, labels = ["it works !", "it works ?", "great !", "broken ?"] * 5, ["pos", "neg", "pos", "neg"] * 5
     with_marks = LinearClassifier(features="count").fit(texts, labels)
@@ -251,6 +277,9 @@ def test_load_corrupt_or_mismatched_weights(saved):
         {"classifier": "svm"},
         {"alpha": 0},
         {"analyzer": "bytes"},
+        {"beta": 0},
+        {"beta": 1.5},
+        {"beta": True},
     ],
 )
 def test_bad_options(options):

@@ -40,7 +40,7 @@ def test_each_family_searches_what_it_reads():
     assert "model.hidden_dim" not in cnn  # the cnn has no hidden layer (its row declares it unused)
     assert {"model.bidirectional", "model.pooling", "model.layers", "model.hidden_dim"} <= set(lstm)
     assert not {"model.kernel_sizes", "model.bigrams"} & set(lstm)
-    assert set(linear) == {"model.C", "model.features", "model.ngram_max", "model.nb", "model.classifier",
+    assert set(linear) == {"model.C", "model.features", "model.ngram_max", "model.nb", "model.classifier", "model.beta",
                            "model.punctuation"}  # no Lightning settings
     assert cnn["train.lr"] is lstm["train.lr"]  # one declaration, shared
     assert cnn["train.lr"].log and cnn["train.lr"].low < 1e-3 < cnn["train.lr"].high
@@ -110,7 +110,7 @@ def test_an_estimator_family_is_tuned_without_lightning(tmp_path):
     report = tune(out=out, data=str(write_csv(tmp_path / "d.csv")), family="linear", budget_minutes=1, trials=3)
     rows = read_trials(out / "trials.csv")
     assert len(rows) == 3 and {r["state"] for r in rows} == {"COMPLETE"} and rows[0]["model.C"] == "3.0"
-    assert set(report["searched"]) == {"model.C", "model.features", "model.ngram_max", "model.nb", "model.classifier",
+    assert set(report["searched"]) == {"model.C", "model.features", "model.ngram_max", "model.nb", "model.classifier", "model.beta",
                                        "model.punctuation"}
     assert (out / "final" / "linear.json").is_file() and (out / "best.yaml").is_file()
     assert report["best"]["value"] == max(float(r["value"]) for r in rows)

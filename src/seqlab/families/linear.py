@@ -37,6 +37,10 @@ class LinearSettings:
     alpha: float | None = setting(None, "linear: naive-Bayes pseudo-count (default 1 for --nb, 0.25 for mnb)",
                                   above=0)
     punctuation: bool = setting(True, "linear: count punctuation marks as tokens", search=one_of(True, False))
+    beta: float | None = setting(None, "linear --nb: interpolate each weight towards the mean weight size, "
+                                 "(1-beta)*mean|w| + beta*w, NBSVM's naive-Bayes/discriminative mix (default "
+                                 "0.25 for word n-grams, 1 = off for character n-grams)", above=0, max=1,
+                                 search=one_of(None, 0.5, 1.0))  # None: the auto choice above
 
 
 def _analyzer(tokenizer: str) -> str:
@@ -59,7 +63,7 @@ class LinearEstimator:
 
         m = cfg.model
         linear_cfg = LinearConfig(features=m.features, ngram_max=m.ngram_max, min_df=m.min_df, nb=m.nb, C=m.C,
-                                  classifier=m.classifier, alpha=m.alpha, punctuation=m.punctuation,
+                                  classifier=m.classifier, alpha=m.alpha, punctuation=m.punctuation, beta=m.beta,
                                   lowercase=cfg.data.lowercase, analyzer=_analyzer(cfg.data.tokenizer))
         start = time.perf_counter()
         model = LinearClassifier(linear_cfg).fit(texts, labels)
