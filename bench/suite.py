@@ -55,7 +55,7 @@ ANCHORS = {
 
 # Today's defaults (config.py at the time of the study), spelled out.
 _TRAIN = {"train.lr": 1e-3, "train.epochs": 5, "train.batch_size": 64, "train.patience": 3,
-          "train.ema": 0.0, "train.weight_decay": 0.0, "train.lr_decay": 1.0}
+          "train.ema": 0.0, "train.weight_decay": 0.0, "train.lr_decay": 1.0, "train.refit": "no"}
 _RNN = {**_TRAIN, "model.bidirectional": False, "model.pooling": "last", "model.dropout": 0.2,
         "model.word_dropout": 0.0, "model.embed_dim": 128, "model.hidden_dim": 128, "model.layers": 1}
 # The IMDB presets' recipe (configs/imdb-{lstm,gru}.yaml without IMDB's length and vocabulary).
@@ -115,7 +115,7 @@ RNN_RECIPES = {
 }
 # Session 10: validation picks the epoch count, then the recipe trains again on training +
 # validation data for that many epochs (`--refit`): 11% more training data for every fold and split.
-_REFIT = {"train.refit": True}
+_REFIT = {"train.refit": "yes"}
 RNN_RECIPES["imdb-e10-refit"] = {**_IMDB, **_LONG, **_REFIT}
 RECIPES: dict[str, dict[str, dict]] = {
     "linear": {

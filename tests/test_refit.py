@@ -44,7 +44,7 @@ def _best_epoch(out) -> int:
 @pytest.mark.parametrize("family", ["cnn", "gru"])
 def test_refit_trains_on_all_the_examples_for_the_chosen_epochs(family, reviews, tmp_path):
     out = tmp_path / family
-    bundle = seqlab.train(out=out, data=str(reviews), family=family, refit=True, epochs=4, patience=0, batch_size=4,
+    bundle = seqlab.train(out=out, data=str(reviews), family=family, refit="yes", epochs=4, patience=0, batch_size=4,
                           progress=False, max_vocab=None, min_freq=1)
     refit = bundle.metrics["refit"]
     assert refit == {"epochs": _best_epoch(out), "examples": 80}
@@ -73,17 +73,27 @@ def test_without_refit_the_vocabulary_is_the_training_split_s(reviews, tmp_path)
 
 
 def test_data_streamed_from_disk_is_not_refit(reviews, tmp_path, capsys):
-    bundle = seqlab.train(out=tmp_path / "disk", data=str(reviews), family="bow", epochs=1, refit=True,
+    bundle = seqlab.train(out=tmp_path / "disk", data=str(reviews), family="bow", epochs=1, refit="yes",
                           on_disk="yes", progress=False)
     assert "refit skipped: the data are streamed from disk" in capsys.readouterr().err
     assert "refit" not in bundle.metrics
-    assert not api._refittable({"train": [{"text": "a"}], "validation": []})  # nothing held out
+
+
+def test_auto_refits_small_sets_only(monkeypatch):
+    few, held = [{"text": "a"}] * 9, [{"text": "b"}]
+    assert api._refits("yes", {"train": few, "validation": held})
+    assert not api._refits("no", {"train": few, "validation": held})
+    assert not api._refits("yes", {"train": few, "validation": []})  # nothing held out
+    assert api._refits("auto", {"train": few, "validation": held})
+    monkeypatch.setattr(api, "REFIT_AUTO_BELOW", 10)
+    assert not api._refits("auto", {"train": few, "validation": held})  # 10 examples: not under 10
+    assert api._refits("yes", {"train": few, "validation": held})
 
 
 def test_cli_refit_says_what_it_does(reviews, tmp_path):
     out = tmp_path / "cli"
     proc = subprocess.run([sys.executable, "-m", "seqlab", "train", "--data", str(reviews), "--family", "bow",
-                           "--epochs", "2", "--refit", "--no-progress", "--out", str(out), "--json"],
+                           "--epochs", "2", "--refit", "yes", "--no-progress", "--out", str(out), "--json"],
                           capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "refit on training + validation data" in proc.stderr

@@ -199,6 +199,6 @@ def test_two_processes_refit_together(tmp_path):
     """--refit on 2 ranks (the demo's 290 training + 290 validation examples): rank 0 reads the chosen epoch count from best.ckpt and every rank
     trains the refit for it (a rank that trained a different count would hang the other)."""
     out = tmp_path / "m"
-    _ddp(*CLASSIFY, "--epochs", "2", "--refit", "--out", str(out))
+    _ddp(*CLASSIFY, "--epochs", "2", "--refit", "yes", "--out", str(out))
     metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["refit"]["examples"] == 580 and metrics["epochs"] == metrics["refit"]["epochs"] >= 1

@@ -154,9 +154,10 @@ class TrainConfig:
     patience: int = setting(3, "early stopping patience in epochs (0 = off)", min=0)
     # Validation only picks the epoch count; the examples it held out are worth more as training
     # data afterwards (10% more data on small sets). Twice the training time.
-    refit: bool = setting(False, "after validation picks the best epoch count, train again on training + "
-                          "validation data for that many epochs and keep that model (its reported "
-                          "validation score stays the first run's)")
+    refit: str = setting("no", "after validation picks the best epoch count, train again on training + "
+                         "validation data for that many epochs and keep that model (its reported validation "
+                         "score stays the first run's): yes, no, or auto (yes under 20,000 examples)",
+                         choices=("auto", "yes", "no"))
     seed: int = setting(0, "random seed (same seed, same machine: same metrics)", min=0)
     accelerator: str = setting("auto", "Lightning accelerator: auto, cpu, gpu", choices=ACCELERATORS)
     devices: str = setting("auto", "Lightning devices, e.g. 2 or auto")

@@ -196,7 +196,7 @@ def _search(optuna, cfg: RunConfig, out: Path, space: dict[str, Search], budget_
         trial_cfg = RunConfig.from_dict(cfg.to_dict())
         apply_overrides(trial_cfg, {name: _suggest(trial, name, s) for name, s in space.items()})
         trial_cfg.train.progress = False
-        trial_cfg.train.refit = False  # a trial is scored on validation, which a refit does not change
+        trial_cfg.train.refit = "no"  # a trial is scored on validation, which a refit does not change
         left = max((deadline - time.monotonic()) / 60, 0.05)
         budget_limits = left < (cfg.train.max_minutes or math.inf)
         trial_cfg.train.max_minutes = min(left, cfg.train.max_minutes or left)
