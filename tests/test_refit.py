@@ -47,7 +47,8 @@ def test_refit_trains_on_all_the_examples_for_the_chosen_epochs(family, reviews,
     bundle = seqlab.train(out=out, data=str(reviews), family=family, refit="yes", epochs=4, patience=0, batch_size=4,
                           progress=False, max_vocab=None, min_freq=1)
     refit = bundle.metrics["refit"]
-    assert refit == {"epochs": _best_epoch(out), "examples": 80}
+    assert {k: refit[k] for k in ("epochs", "examples")} == {"epochs": _best_epoch(out), "examples": 80}
+    assert bundle.metrics["train_seconds"] > refit["selection_seconds"] > 0  # both runs count
     assert bundle.metrics["epochs"] == refit["epochs"]
     own_words = {f"w{i}" for i in range(80)}
     vocab = set(bundle.task.tokenizer.tokenizer.get_vocab())
@@ -79,15 +80,19 @@ def test_data_streamed_from_disk_is_not_refit(reviews, tmp_path, capsys):
     assert "refit" not in bundle.metrics
 
 
-def test_auto_refits_small_sets_only(monkeypatch):
+def test_auto_refits_small_sets_only_and_not_under_a_time_limit(monkeypatch):
+    from seqlab.config import TrainConfig
+
     few, held = [{"text": "a"}] * 9, [{"text": "b"}]
-    assert api._refits("yes", {"train": few, "validation": held})
-    assert not api._refits("no", {"train": few, "validation": held})
-    assert not api._refits("yes", {"train": few, "validation": []})  # nothing held out
-    assert api._refits("auto", {"train": few, "validation": held})
+
+    def refits(setting, validation=held, **train):
+        return api._refits(TrainConfig(refit=setting, **train), {"train": few, "validation": validation})
+
+    assert refits("yes") and refits("auto") and not refits("no")
+    assert not refits("yes", validation=[])  # nothing held out
+    assert not refits("auto", max_minutes=5) and refits("yes", max_minutes=5)
     monkeypatch.setattr(api, "REFIT_AUTO_BELOW", 10)
-    assert not api._refits("auto", {"train": few, "validation": held})  # 10 examples: not under 10
-    assert api._refits("yes", {"train": few, "validation": held})
+    assert not refits("auto") and refits("yes")  # 10 examples: not under 10
 
 
 def test_cli_refit_says_what_it_does(reviews, tmp_path):
