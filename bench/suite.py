@@ -115,8 +115,14 @@ RNN_RECIPES = {
 }
 # Session 10: validation picks the epoch count, then the recipe trains again on training +
 # validation data for that many epochs (`--refit`): 11% more training data for every fold and split.
-_REFIT = {"train.refit": "yes"}
+# "auto" refits under 20,000 examples: every suite set and fold (their first lines ran with "yes",
+# the same runs there), not IMDB's 25,000 (see REFIT_BASE).
+_REFIT = {"train.refit": "auto"}
 RNN_RECIPES["imdb-e10-refit"] = {**_IMDB, **_LONG, **_REFIT}
+# A refit recipe and the recipe it refits: under "auto" they are the same job on IMDB (25,000
+# examples, never refit), so the imdb stage records the base recipe's IMDB line for it.
+REFIT_BASE = {"imdb-e10-refit": "imdb-e10", "e20-p5-ema-lr1e-3-refit": "e20-p5-ema-lr1e-3",
+              "bigrams16-e20-ema-refit": "bigrams16-e20-ema"}
 RECIPES: dict[str, dict[str, dict]] = {
     "linear": {
         "default": {**_LINEAR, "model.features": "tfidf", "model.ngram_max": 1, "model.nb": False, "model.C": 3.0},
@@ -424,7 +430,8 @@ def run_plan(stage: str, families: list[str], src: str | None, *, only_datasets:
     `rerun`: after a change outside the recipe, e.g. a dataset's defaults; the newest line wins)."""
     # IMDB runs join the final table; "seeds" (TREC's test over seeds) and "heldout" have their own
     suite = {"seeds": "seeds", "heldout": "heldout", "imdb": "final", "final": "final"}.get(stage, "select")
-    done = {} if rerun else recorded(suite)
+    finals = recorded(suite)
+    done = {} if rerun else finals
     selected = recorded("select")
     datasets = {"imdb": ("imdb",), "seeds": ("trec",), "heldout": tuple(HELDOUT_TASKS)}.get(stage, DATASETS)
     if only_datasets:
@@ -454,6 +461,13 @@ def run_plan(stage: str, families: list[str], src: str | None, *, only_datasets:
                 protocol = f"seeds{SEED_RUNS}" if suite == "seeds" else protocol_for(dataset, suite)
             key = (dataset, family, recipe, protocol)
             if key in done:
+                continue
+            base = finals.get((dataset, family, REFIT_BASE.get(recipe), protocol))
+            if dataset == "imdb" and base is not None:  # refit auto leaves IMDB alone: the base recipe's job
+                record("classify", dataset, family, protocol, base["metrics"], wall_s=base["wall_s"],
+                       peak_rss_mb=base["peak_rss_mb"], command=base["command"], suite=suite, recipe=recipe,
+                       settings=base["settings"], note=f"refit auto does not refit IMDB's 25,000 examples: "
+                                                       f"the {REFIT_BASE[recipe]} run of {base['date']}, same job")
                 continue
             if suite == "final" and key in selected and not rerun:  # names: selection already ran this exact job
                 line = selected[key]

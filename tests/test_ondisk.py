@@ -39,7 +39,8 @@ def test_on_disk_training_equals_in_memory(tmp_path, files, monkeypatch):
     monkeypatch.setenv("SEQLAB_CACHE_DIR", str(tmp_path / "cache"))
     train, test = files
     args = ["train", "--data", str(train), "--test-data", str(test), "--family", "gru", "--embed-dim", "16",
-            "--hidden-dim", "16", "--epochs", "2", "--limit", "500", "--no-progress"]  # word dropout on
+            "--hidden-dim", "16", "--epochs", "2", "--limit", "500", "--no-progress",  # word dropout on
+            "--refit", "no"]  # a file streamed from disk is never refit: nor is the one in memory here
     assert main([*args, "--on-disk", "no", "--out", str(tmp_path / "mem")]) == 0
     assert not (tmp_path / "cache" / "encoded").exists()
     assert main([*args, "--on-disk", "yes", "--out", str(tmp_path / "disk")]) == 0

@@ -49,7 +49,7 @@ def test_refit_trains_on_all_the_examples_for_the_chosen_epochs(family, reviews,
     refit = bundle.metrics["refit"]
     assert {k: refit[k] for k in ("epochs", "examples")} == {"epochs": _best_epoch(out), "examples": 80}
     assert bundle.metrics["train_seconds"] > refit["selection_seconds"] > 0  # both runs count
-    assert bundle.metrics["epochs"] == refit["epochs"]
+    assert bundle.metrics["epochs"] == 4  # the first run's (no early stopping)
     own_words = {f"w{i}" for i in range(80)}
     vocab = set(bundle.task.tokenizer.tokenizer.get_vocab())
     assert own_words <= vocab  # the validation examples' words too
@@ -68,7 +68,7 @@ def test_refit_trains_on_all_the_examples_for_the_chosen_epochs(family, reviews,
 
 def test_without_refit_the_vocabulary_is_the_training_split_s(reviews, tmp_path):
     bundle = seqlab.train(out=tmp_path / "m", data=str(reviews), family="cnn", epochs=1, progress=False,
-                          max_vocab=None)
+                          max_vocab=None, refit="no")
     own_words = {f"w{i}" for i in range(80)} & set(bundle.task.tokenizer.tokenizer.get_vocab())
     assert len(own_words) == 72 and "refit" not in bundle.metrics
 
@@ -103,3 +103,14 @@ def test_cli_refit_says_what_it_does(reviews, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "refit on training + validation data" in proc.stderr
     assert json.loads((out / "metrics.json").read_text())["refit"]["examples"] == 80
+
+
+def test_testing_a_refit_model_on_its_validation_split_says_it_was_trained_on(reviews, tmp_path, capsys):
+    seqlab.train(out=tmp_path / "m", data=str(reviews), family="bow", epochs=1, refit="yes", progress=False)
+    capsys.readouterr()
+    api.test(tmp_path / "m", split="validation")
+    assert "not a held-out one" in capsys.readouterr().err
+    seqlab.train(out=tmp_path / "plain", data=str(reviews), family="bow", epochs=1, refit="no", progress=False)
+    capsys.readouterr()
+    api.test(tmp_path / "plain", split="validation")  # held out from its only run
+    assert "not a held-out one" not in capsys.readouterr().err

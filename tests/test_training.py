@@ -19,7 +19,7 @@ from seqlab.errors import SeqlabError
 def _train(out, *extra):
     args = ["train", "--data", "demo", "--family", "gru", "--limit", "400", "--embed-dim", "16",
             "--hidden-dim", "16", "--batch-size", "32", "--seed", "3", "--patience", "0",
-            "--out", str(out), "--no-progress", *extra]
+            "--out", str(out), "--no-progress", "--refit", "no", *extra]  # one run's mechanics (test_refit.py)
     assert main(args) == 0
     return json.loads((out / "metrics.json").read_text())
 

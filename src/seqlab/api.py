@@ -125,10 +125,11 @@ def _train_claimed(cfg: RunConfig, out: Path, resume: str | None, splits: dict[s
         "task": cfg.task,
         "family": cfg.model.family,
         "n_parameters": count_parameters(model),
-        "epochs": result.epochs_run,
+        # the run validation watched (early stopping); a refit's own count is refit["epochs"]
+        "epochs": selection.epochs_run,
         "train_seconds": round(result.train_seconds + (selection.train_seconds if refit else 0.0), 2),
-        "seconds_per_epoch": round(result.seconds_per_epoch, 2),
-        "train_tokens_per_s": round(result.tokens_per_s, 1),
+        "seconds_per_epoch": round(selection.seconds_per_epoch, 2),
+        "train_tokens_per_s": round(selection.tokens_per_s, 1),
         "validation": validation,
     }
     if refit:
@@ -272,6 +273,10 @@ def test(
 
         check_out(Path(out_dir), overwrite=True, flag="--plots")  # a folder we can write into
     examples = evaluation_split(bundle, data, split, **data_settings)
+    if data is None and split in ("train", "validation") and bundle.metrics.get("refit"):
+        print(f"seqlab: note: this model was refit on its training and validation splits: its {split} score is "
+              "not a held-out one (metrics.json keeps the validation score from before the refit)",
+              file=sys.stderr, flush=True)
     plots = Path(out_dir) if out_dir else None
     if exported is not None:
         from seqlab.data.ondisk import FileSplit, examples_of
