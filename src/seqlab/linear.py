@@ -247,6 +247,7 @@ class LinearClassifier:
 
         if n_labels == 2 or cfg.nb:  # binary, or one binary problem per class
             coefs, intercepts = [], []
+            beta = _beta(cfg)
             for k, target in enumerate(targets):
                 Xk = (
                     X if self.nb_ratio_ is None else X @ sp.diags(self.nb_ratio_[k].astype(X.dtype))
@@ -254,7 +255,6 @@ class LinearClassifier:
                 lr = LogisticRegression(C=cfg.C, solver="liblinear", max_iter=cfg.max_iter)
                 lr.fit(Xk, target.astype(int))
                 weights, bias = lr.coef_[0], lr.intercept_[0]
-                beta = _beta(cfg)
                 if self.nb_ratio_ is not None and beta < 1:
                     weights, bias = _interpolate(weights, bias, beta)
                 coefs.append(weights)
@@ -479,7 +479,8 @@ def _interpolate(weights: np.ndarray, bias: float, beta: float) -> tuple[np.ndar
     features x*r the constant part scores (1 - beta) * mean|w| * sum(x*r), naive Bayes' own
     log-count-ratio sum, so the model is a mix of naive Bayes (strong on short texts) and the
     discriminative fit. The bias is scaled by beta with the weights it belongs to (keeping it
-    whole tilts every short text towards one class: CR lost 9 points that way in a prototype)."""
+    whole tilts every short text towards one class; an unrecorded prototype that kept it lost
+    points on CR)."""
     return (1.0 - beta) * np.abs(weights).mean() + beta * weights, beta * bias
 
 
